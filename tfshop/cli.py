@@ -1,0 +1,156 @@
+"""``tfshop <stage>``: the command line over the pipeline's stages.
+
+Every user error (a bad file, column, config key) ends with one line on stderr,
+``tfshop: error: ...``, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import tfshop  # noqa: F401  (sets the Keras switch before TensorFlow is imported)
+from tfshop.config import from_dict, load_yaml
+from tfshop.errors import TfshopError
+
+
+def _config(cls, path: str | None, overrides: dict):
+    data = load_yaml(path) if path else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(cls, data, path or "options")
+
+
+def cmd_simulate(args) -> None:
+    from tfshop.data.simulate import SimulateConfig, simulate
+
+    config = _config(
+        SimulateConfig,
+        args.config,
+        {"events": args.events, "items": args.items, "seed": args.seed, "days": args.days},
+    )
+    path = simulate(config, args.out, overwrite=args.overwrite)
+    print(f"shop written to {path}: {json.loads((path / 'shop.json').read_text())['counts']}")
+
+
+def cmd_ingest(args) -> None:
+    from tfshop.data.sources import ADAPTERS
+
+    options = {"overwrite": args.overwrite}
+    if args.attributes:
+        if args.format != "sequences":
+            raise TfshopError("--attributes applies to --format sequences only")
+        options["attributes"] = args.attributes
+    path = ADAPTERS[args.format](args.input, args.out, **options)
+    print(f"shop written to {path}: {json.loads((path / 'shop.json').read_text())['counts']}")
+
+
+def cmd_prepare(args) -> None:
+    from tfshop.data.prepare import PrepareConfig, prepare
+
+    config = _config(PrepareConfig, args.config, {"split": args.split, "history_length": args.history_length})
+    path = prepare(args.shop, args.out, config, overwrite=args.overwrite)
+    report = json.loads((path / "prepare_report.json").read_text())
+    print(f"dataset written to {path}")
+    print(f"  examples: {report['examples']}")
+    print(f"  quarantined: {sum(report['quarantined'].values())} rows {report['quarantined'] or ''}")
+    print(f"  duplicates removed: {report['duplicates_removed']}, bots: {report['bots']}")
+    for note in report["notes"]:
+        print(f"  note: {note}")
+
+
+def cmd_inspect(args) -> None:
+    from tfshop.data.pipeline import InputConfig, make_dataset
+    from tfshop.data.schema import Schema
+
+    schema = Schema.load(args.dataset)
+    print("features:")
+    for f in schema.features:
+        lookup = f"vocab {f.vocab_size}" if f.vocab else (f"hash {f.hash_buckets}" if f.hash_buckets else "")
+        print(f"  {f.name:<20} {f.kind:<12} {f.dtype:<8} {lookup}")
+    print("tasks:")
+    for t in schema.tasks:
+        parent = f" (given {t.parent})" if t.parent else ""
+        print(f"  {t.name:<20} {t.type:<12} label={t.label}{parent} weight={t.weight}")
+    dataset = make_dataset(
+        args.dataset, args.split, InputConfig(batch_size=args.rows, deterministic=True), schema
+    )
+    features, labels = next(iter(dataset))
+    print(f"first {args.rows} {args.split} rows:")
+    for name, values in {**features, **labels}.items():
+        print(f"  {name:<20} {values.numpy().tolist()}")
+
+
+def cmd_pipeline(args) -> None:
+    from tfshop.runner import PipelineConfig, run_pipeline
+
+    run_pipeline(PipelineConfig.load(args.config), force=args.force)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tfshop", description=__doc__.splitlines()[0])
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("simulate", help="write a synthetic shop directory")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--config", help="YAML with SimulateConfig keys")
+    p.add_argument("--events", type=int)
+    p.add_argument("--items", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--days", type=int)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("ingest", help="convert a real log format into a shop directory")
+    p.add_argument("--format", required=True, choices=["taobao", "sequences", "movielens", "table"])
+    p.add_argument("input", help="CSV/text file, ml-100k folder, or (table) the YAML mapping")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--attributes", help="sequences: S3-Rec item2attributes.json(.gz)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("prepare", help="shop directory -> dataset directory of TFRecords")
+    p.add_argument("--shop", required=True, type=Path)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--config", help="YAML with PrepareConfig keys")
+    p.add_argument("--split", choices=["time", "leave_last_out"])
+    p.add_argument("--history-length", type=int)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("inspect", help="print a dataset's schema and first rows")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--split", default="train")
+    p.add_argument("--rows", type=int, default=3)
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("pipeline", help="run the stages of a pipeline config in its run directory")
+    p.add_argument("--config", required=True)
+    p.add_argument("--force", action="store_true", help="redo stages whose output exists")
+    p.set_defaults(func=cmd_pipeline)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        args.func(args)
+    except TfshopError as err:
+        print(f"tfshop: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tfshop: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

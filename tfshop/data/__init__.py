@@ -1,0 +1,1 @@
+"""The data layer: canonical shop tables, adapters, the simulator, prepare and the tf.data pipeline."""

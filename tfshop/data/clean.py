@@ -1,0 +1,78 @@
+"""Row-level validation of events: coerce types, and set aside malformed or anomalous rows.
+
+Nothing is dropped silently: every rejected row is returned with a ``reason`` so prepare can
+write it to the quarantine and count it in the report.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tfshop.data.tables import BEHAVIORS, EVENT_OPTIONAL, EVENT_REQUIRED, check_columns
+
+POSITIVE_BEHAVIORS = ("click", "cart", "fav", "purchase")
+
+
+def split_valid_events(
+    df: pd.DataFrame, min_timestamp: int, max_timestamp: int, where: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Returns (canonical valid events, rejected raw rows with a ``reason`` column)."""
+    check_columns(df, EVENT_REQUIRED, EVENT_OPTIONAL, where)
+    raw = df.reset_index(drop=True)
+    out = pd.DataFrame(index=raw.index)
+    reason = pd.Series("", index=raw.index, dtype=object)
+
+    def reject(mask: pd.Series, why: str) -> None:
+        reason[mask & (reason == "")] = why
+
+    for column in ("user_id", "item_id"):
+        values = _strings(raw[column])
+        reject(values == "", f"missing {column}")
+        out[column] = values
+    timestamp = pd.to_numeric(raw["timestamp"], errors="coerce")
+    reject(timestamp.isna() | (timestamp != timestamp.round()), "unparseable timestamp")
+    reject((timestamp < min_timestamp) | (timestamp > max_timestamp), "timestamp out of range")
+    out["timestamp"] = timestamp.fillna(0).astype("int64")
+    behavior = _strings(raw["behavior"]).str.lower()
+    reject(~behavior.isin(BEHAVIORS), "unknown behavior")
+    out["behavior"] = behavior
+    for column, dtype in EVENT_OPTIONAL.items():
+        if column not in raw:
+            continue
+        if dtype == "string":
+            out[column] = _strings(raw[column])
+        else:
+            blank = raw[column].isna() | (raw[column].astype(str).str.strip().isin(["", "nan"]))
+            number = pd.to_numeric(raw[column].where(~blank), errors="coerce")
+            reject(number.isna() & ~blank, f"unparseable {column}")
+            out[column] = number.astype("float64")
+    if "rating" in out:
+        reject(out["rating"].notna() & ~out["rating"].between(0, 10), "rating out of range")
+    bad = reason != ""
+    rejected = raw[bad].astype(str).assign(reason=reason[bad])
+    return out[~bad].reset_index(drop=True), rejected.reset_index(drop=True)
+
+
+def _strings(values: pd.Series) -> pd.Series:
+    """Trimmed strings, "" for missing; float ids like 12.0 become "12"."""
+    if pd.api.types.is_float_dtype(values):
+        whole = values.notna() & (values == values.round())
+        values = values.astype(object).where(~whole, values[whole].astype("int64").astype(str))
+    text = values.astype("string").fillna("").str.strip()
+    return text.astype(object)
+
+
+def find_bots(events: pd.DataFrame, max_actions_per_hour: int) -> pd.Series:
+    """Users whose non-impression actions in one clock hour exceed the limit, with that peak."""
+    actions = events[events["behavior"] != "impression"]
+    if actions.empty:
+        return pd.Series(dtype="int64")
+    per_hour = actions.groupby(["user_id", actions["timestamp"] // 3600]).size()
+    peak = per_hour.groupby(level=0).max()
+    return peak[peak > max_actions_per_hour]
+
+
+def drop_duplicates(events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Removes exact duplicate events (the same row logged twice); returns (events, removed)."""
+    keep = ~events.duplicated()
+    return events[keep].reset_index(drop=True), int((~keep).sum())

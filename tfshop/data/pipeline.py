@@ -1,0 +1,118 @@
+"""The tf.data input pipeline over a prepared dataset directory.
+
+Files are read in parallel (interleave), records batched and then parsed in one
+``parse_example`` call per batch, and the result prefetched. Each element is a pair of dicts of
+**raw** values keyed by schema names: ``features`` (strings, floats, fixed-length string
+sequences padded at the end with "") and ``labels`` (funnel labels, ratings, intents as strings,
+ground truth where known). Turning raw values into ids is the model's job, so training and
+serving see the same inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+
+from tfshop.data.schema import Schema
+from tfshop.errors import DataError
+
+TF_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
+
+
+@dataclass
+class InputConfig:
+    """How a split is read."""
+
+    batch_size: int = 256
+    shuffle: bool = False
+    shuffle_buffer: int = 10_000
+    repeat: bool = False
+    cache: bool = False
+    deterministic: bool = False
+    seed: int = 0
+    drop_remainder: bool = False
+
+    def validate(self) -> None:
+        if self.batch_size <= 0:
+            raise ValueError("batch_size: must be positive")
+        if self.shuffle_buffer <= 0:
+            raise ValueError("shuffle_buffer: must be positive")
+
+
+def split_files(data_dir: str | Path, split: str) -> list[str]:
+    """The split's TFRecord shards, sorted; a DataError if there are none."""
+    files = sorted(str(p) for p in Path(data_dir).glob(f"{split}-*.tfrecord.gz"))
+    if not files:
+        raise DataError(f"{data_dir}: no {split}-*.tfrecord.gz files (is this a prepared dataset?)")
+    return files
+
+
+def parsing_spec(schema: Schema) -> dict:
+    """``tf.io.parse_example`` spec for every feature and label of the schema."""
+    spec = {}
+    for f in schema.features:
+        if f.kind == "sequence":
+            spec[f.name] = tf.io.VarLenFeature(tf.string)
+        else:
+            spec[f.name] = tf.io.FixedLenFeature([], TF_DTYPES[f.dtype], default_value=f.default)
+    for label in schema.labels:
+        default = (
+            label.default if label.dtype == "string" else TF_DTYPES[label.dtype].as_numpy_dtype(label.default)
+        )
+        spec[label.name] = tf.io.FixedLenFeature([], TF_DTYPES[label.dtype], default_value=default)
+    return spec
+
+
+def make_parser(schema: Schema):
+    """A function from a batch of serialized Examples to ``(features, labels)``."""
+    spec = parsing_spec(schema)
+    sequences = {f.name: f.max_len for f in schema.features if f.kind == "sequence"}
+    labels = {label.name for label in schema.labels}
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, spec)
+        for name, max_len in sequences.items():
+            parsed[name] = _fixed_length(parsed[name], max_len)
+        features = {k: v for k, v in parsed.items() if k not in labels}
+        return features, {k: v for k, v in parsed.items() if k in labels}
+
+    return parse
+
+
+def _fixed_length(sparse: tf.SparseTensor, max_len: int) -> tf.Tensor:
+    dense = tf.sparse.to_dense(sparse, default_value="")[:, :max_len]
+    dense = tf.pad(dense, [[0, 0], [0, max_len - tf.shape(dense)[1]]], constant_values="")
+    return tf.ensure_shape(dense, [None, max_len])
+
+
+def make_dataset(
+    data_dir: str | Path, split: str, config: InputConfig | None = None, schema: Schema | None = None
+) -> tf.data.Dataset:
+    """Batches of ``(features, labels)`` from one split of a prepared dataset."""
+    config = config or InputConfig()
+    schema = schema or Schema.load(data_dir)
+    files = split_files(data_dir, split)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if config.shuffle:
+        ds = ds.shuffle(len(files), seed=config.seed)
+    ds = ds.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+        cycle_length=min(len(files), 4),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=config.deterministic or None,
+    )
+    if config.cache:
+        ds = ds.cache()
+    if config.shuffle:
+        ds = ds.shuffle(config.shuffle_buffer, seed=config.seed)
+    if config.repeat:
+        ds = ds.repeat()
+    ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
+    ds = ds.map(
+        make_parser(schema), num_parallel_calls=tf.data.AUTOTUNE, deterministic=config.deterministic or None
+    )
+    options = tf.data.Options()
+    options.deterministic = config.deterministic
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

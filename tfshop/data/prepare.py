@@ -1,0 +1,442 @@
+"""``prepare``: a shop directory in, a training-ready dataset directory out, streaming.
+
+Pass 1 reads the events chunk by chunk, validates them (bad rows go to the quarantine), and
+spills the good ones into partitions by a hash of the user id. Pass 2 takes one partition at a
+time (all of a user's events are in one), removes duplicates and bots, groups events into
+examples with their leakage-free history, splits them, joins item and user fields, and writes
+gzip TFRecords. Memory is bounded by one chunk or one partition, not by the log.
+
+The output, written to a temporary sibling and renamed when complete::
+
+    schema.json  stats.json  prepare_report.json  vocab/*.txt
+    {train,valid,test}-NNNNN.tfrecord.gz      quarantine/*.parquet
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tfshop.config import to_dict
+from tfshop.data import schema as sch
+from tfshop.data.clean import drop_duplicates, find_bots, split_valid_events
+from tfshop.data.examples import FUNNEL_LABELS, assign_split, attach_history, group_examples
+from tfshop.data.records import write_records
+from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
+from tfshop.data.tables import (
+    CATEGORY_SEPARATOR,
+    iter_event_chunks,
+    open_shop,
+    read_items,
+    read_users,
+    replace_dir,
+)
+from tfshop.errors import DataError
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class PrepareConfig:
+    """Knobs of ``prepare``; every one has a default."""
+
+    split: Literal["time", "leave_last_out"] = "time"
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    history_length: int = 20
+    vocab_min_count: int = 1
+    vocab_max_size: int = 0
+    num_oov_buckets: int = 1
+    user_hash_buckets: int = 100_000
+    partitions: int = 0
+    chunk_rows: int = 1_000_000
+    max_actions_per_hour: int = 300
+    min_timestamp: int = 0
+    max_timestamp: int = 0
+
+    def validate(self) -> None:
+        if not (
+            0 <= self.valid_fraction < 1
+            and 0 <= self.test_fraction < 1
+            and self.valid_fraction + self.test_fraction < 1
+        ):
+            raise ValueError("valid_fraction/test_fraction: each in [0, 1) and their sum below 1")
+        if self.partitions < 0:
+            raise ValueError("partitions: must be >= 0 (0 chooses from the number of events)")
+        for name in (
+            "history_length",
+            "chunk_rows",
+            "max_actions_per_hour",
+            "user_hash_buckets",
+            "vocab_min_count",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be positive")
+
+    def partition_count(self, events: int) -> int:
+        """Partitions (and shards per split): about 1.5 million events each, at least 4."""
+        return self.partitions or max(4, -(-events // 1_500_000))
+
+    def timestamp_window(self) -> tuple[int, int]:
+        latest = self.max_timestamp or int(time.time()) + 86_400
+        return self.min_timestamp, latest
+
+
+class Report:
+    """Counts of everything prepare read, kept, set aside and wrote."""
+
+    def __init__(self) -> None:
+        self.data: dict = {
+            "rows_read": 0,
+            "rows_valid": 0,
+            "quarantined": {},
+            "duplicates_removed": 0,
+            "bots": {"users": 0, "rows": 0},
+            "examples": dict.fromkeys(SPLITS, 0),
+            "labels": {},
+            "unknown_items": 0,
+            "notes": [],
+        }
+
+    def quarantine(self, reason: str, rows: int) -> None:
+        q = self.data["quarantined"]
+        q[reason] = q.get(reason, 0) + rows
+
+    def note(self, text: str) -> None:
+        log.info(text)
+        self.data["notes"].append(text)
+
+
+class Quarantine:
+    """Rejected rows with their reason, as Parquet parts under ``quarantine/``."""
+
+    def __init__(self, folder: Path, report: Report):
+        self.folder, self.report, self.parts = folder, report, 0
+
+    def add(self, rows: pd.DataFrame, reasons: pd.Series | str) -> None:
+        if rows.empty:
+            return
+        rows = rows.astype(str).assign(reason=reasons)
+        for reason, count in rows["reason"].value_counts().items():
+            self.report.quarantine(str(reason), int(count))
+        self.folder.mkdir(exist_ok=True)
+        pq.write_table(
+            pa.Table.from_pandas(rows, preserve_index=False), self.folder / f"part-{self.parts:05d}.parquet"
+        )
+        self.parts += 1
+
+
+def prepare(
+    shop: str | Path, out: str | Path, config: PrepareConfig | None = None, overwrite: bool = False
+) -> Path:
+    """Prepares the shop directory ``shop`` into the dataset directory ``out``."""
+    config = config or PrepareConfig()
+    shop, out = Path(shop), Path(out)
+    manifest = open_shop(shop)
+    if out.exists() and not overwrite:
+        raise DataError(f"{out}: already exists (pass --overwrite to replace it)")
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        _prepare_into(shop, tmp, config, manifest)
+        shutil.rmtree(tmp / "_partitions", ignore_errors=True)
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) -> None:
+    started = time.time()
+    report = Report()
+    quarantine = Quarantine(tmp / "quarantine", report)
+    partitions = config.partition_count(manifest["counts"]["events"])
+    sample = _spill_partitions(shop, tmp / "_partitions", partitions, config, report, quarantine)
+    log.info(
+        "pass 1: %d rows read, %d valid (%.0fs)",
+        report.data["rows_read"],
+        report.data["rows_valid"],
+        time.time() - started,
+    )
+    if report.data["rows_valid"] == 0:
+        raise DataError(f"{shop}: no valid events (see the quarantine reasons: {report.data['quarantined']})")
+    cuts = _time_cuts(sample, config) if config.split == "time" else (0, 0)
+    items = _item_table(read_items(shop))
+    users = read_users(shop)
+    vocab, numeric = VocabularyBuilder(), NumericStatistics()
+    schema = None
+    for k in range(partitions):
+        events = _read_partition(tmp / "_partitions" / f"p{k:04d}")
+        if events is None:
+            continue
+        examples = _partition_examples(events, items, users, config, cuts, report, quarantine)
+        if schema is None:
+            schema = _draft_schema(examples, items, users, config)
+        _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
+        for split in SPLITS:
+            rows = examples[examples["split"] == split]
+            if len(rows):
+                write_records(tmp / f"{split}-{k:05d}.tfrecord.gz", rows, schema)
+                _count_labels(report, split, rows)
+        log.info(
+            "partition %d/%d: %d examples (%.0fs)", k + 1, partitions, len(examples), time.time() - started
+        )
+    if schema is None or report.data["examples"]["train"] == 0:
+        raise DataError(f"{shop}: no training examples after cleaning and splitting")
+    schema = _finish_schema(schema, tmp, vocab, config, report)
+    schema.save(tmp / "schema.json")
+    stats = {
+        "numeric": {f.name: numeric.summary(f.name) for f in schema.features_of_kind("numeric")},
+        "vocab": {
+            f.name: {"size": f.vocab_size, "train_coverage": vocab.coverage(f.name, tmp / f.vocab)}
+            for f in schema.features
+            if f.vocab and not f.name.startswith("hist_")
+        },
+        "split": {"how": config.split, "valid_from": cuts[0], "test_from": cuts[1]},
+    }
+    (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    report.data.update(
+        source=manifest.get("source"),
+        shop=str(shop),
+        config=to_dict(config),
+        seconds=round(time.time() - started, 1),
+    )
+    (tmp / "prepare_report.json").write_text(json.dumps(report.data, indent=2) + "\n")
+
+
+def _spill_partitions(shop, folder, partitions, config, report, quarantine) -> np.ndarray:
+    """Pass 1: validate chunks, quarantine bad rows, spill good ones by user hash."""
+    window = config.timestamp_window()
+    samples = []
+    for n, chunk in enumerate(iter_event_chunks(shop, config.chunk_rows)):
+        report.data["rows_read"] += len(chunk)
+        good, bad = split_valid_events(chunk, *window, where=f"{shop}/events")
+        quarantine.add(bad.drop(columns="reason"), bad["reason"])
+        report.data["rows_valid"] += len(good)
+        samples.append(good["timestamp"].to_numpy()[:: max(1, len(good) // 20_000)])
+        part = pd.util.hash_pandas_object(good["user_id"], index=False).to_numpy() % partitions
+        for k in np.unique(part):
+            target = folder / f"p{k:04d}"
+            target.mkdir(parents=True, exist_ok=True)
+            rows = good[part == k]
+            pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), target / f"c{n:06d}.parquet")
+    return np.concatenate(samples) if samples else np.array([], dtype="int64")
+
+
+def _time_cuts(sample: np.ndarray, config: PrepareConfig) -> tuple[int, int]:
+    valid_from = np.quantile(sample, 1 - config.valid_fraction - config.test_fraction, method="lower")
+    test_from = np.quantile(sample, 1 - config.test_fraction, method="lower")
+    return int(valid_from), int(test_from)
+
+
+def _read_partition(folder: Path) -> pd.DataFrame | None:
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        return None
+    events = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    for column in ("impression_id", "query", "query_intent"):
+        if column in events:
+            events[column] = events[column].fillna("")
+    return events
+
+
+def _partition_examples(events, items, users, config, cuts, report, quarantine) -> pd.DataFrame:
+    events, removed = drop_duplicates(events)
+    report.data["duplicates_removed"] += removed
+    bots = find_bots(events, config.max_actions_per_hour)
+    if len(bots):
+        is_bot = events["user_id"].isin(bots.index)
+        quarantine.add(events[is_bot], f"bot: over {config.max_actions_per_hour} actions in one hour")
+        report.data["bots"]["users"] += len(bots)
+        report.data["bots"]["rows"] += int(is_bot.sum())
+        events = events[~is_bot]
+    examples = group_examples(events)
+    category = items["category"] if items is not None and "category" in items else None
+    examples = attach_history(examples, events, config.history_length, category)
+    examples["split"] = assign_split(examples, config.split, *cuts)
+    when = pd.to_datetime(examples["timestamp"], unit="s", utc=True)
+    examples["hour_of_day"] = when.dt.hour.astype(str)
+    examples["day_of_week"] = when.dt.dayofweek.astype(str)
+    if items is not None:
+        report.data["unknown_items"] += int((~examples["item_id"].isin(items.index)).sum())
+        examples = examples.join(items, on="item_id")
+    if users is not None:
+        examples = examples.merge(users, on="user_id", how="left")
+    return examples
+
+
+def _item_table(items: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Items indexed by id with ``top_category`` and ``attributes`` as a token list."""
+    if items is None:
+        return None
+    items = items.set_index("item_id")
+    keep = [c for c in items.columns if items[c].notna().any() and (items[c].astype(str) != "").any()]
+    items = items[keep].copy()
+    if "category" in items and items["category"].str.contains(CATEGORY_SEPARATOR, regex=False).any():
+        items["top_category"] = items["category"].str.split(CATEGORY_SEPARATOR, regex=False).str[0]
+    if "attributes" in items:
+        items["attributes"] = items["attributes"].map(lambda a: [t for t in a.split(";") if t])
+    return items
+
+
+FEATURE_DOCS = {
+    "user_id": ("id", "the user, hashed in the model (never a vocabulary of user ids)"),
+    "item_id": ("id", "the shown item"),
+    "category": ("categorical", "full category path"),
+    "top_category": ("categorical", "first level of the category path"),
+    "brand": ("categorical", "item brand"),
+    "price": ("numeric", "item price"),
+    "title": ("text", "item title"),
+    "description": ("text", "item description"),
+    "attributes": ("sequence", "item attribute tokens key=value"),
+    "query": ("text", "search query ('' outside search)"),
+    "position": ("numeric", "rank at which the item was shown"),
+    "hour_of_day": ("categorical", "UTC hour of the impression"),
+    "day_of_week": ("categorical", "UTC day of week (0 = Monday)"),
+    "hist_item_ids": ("sequence", "items the user acted on before this example, most recent last"),
+    "hist_categories": ("sequence", "categories of hist_item_ids"),
+}
+
+
+def _draft_schema(examples, items, users, config) -> sch.Schema:
+    """Features and labels present in the data (vocab sizes are filled in at the end)."""
+    features = []
+    present = set(examples.columns)
+    for name, (kind, doc) in FEATURE_DOCS.items():
+        if name not in present or (name in ("query", "position") and not _has_values(examples[name])):
+            continue
+        if name == "hist_categories" and "category" not in present:
+            continue
+        dtype = "float32" if kind == "numeric" else "string"
+        max_len = config.history_length if name.startswith("hist_") else (16 if kind == "sequence" else 0)
+        features.append(
+            sch.Feature(
+                name=name,
+                kind=kind,
+                dtype=dtype,
+                default=0.0 if kind == "numeric" else "",
+                max_len=max_len,
+                description=doc,
+            )
+        )
+    for column in users.columns if users is not None else []:
+        if column == "user_id":
+            continue
+        numeric = pd.api.types.is_numeric_dtype(users[column])
+        features.append(
+            sch.Feature(
+                name=column,
+                kind="numeric" if numeric else "categorical",
+                dtype="float32" if numeric else "string",
+                default=0.0 if numeric else "",
+                description="user profile field",
+            )
+        )
+    features[0].hash_buckets = config.user_hash_buckets
+    labels = [sch.Label(name, "int64", 0, f"1 if the impression led to a {name}") for name in FUNNEL_LABELS]
+    if "rating" in present and examples["rating"].notna().any():
+        labels.append(sch.Label("rating", "float32", -1.0, "explicit rating, -1 where none"))
+    if "query_intent" in present and _has_values(examples["query_intent"]):
+        labels.append(
+            sch.Label("query_intent", "string", "", "shopping intent of the query, '' outside search")
+        )
+    for name in ("truth_p_click", "truth_p_cvr"):
+        if name in present and examples[name].notna().any():
+            labels.append(
+                sch.Label(name, "float32", -1.0, "simulator ground-truth probability, -1 if unknown")
+            )
+    return sch.Schema(features=features, labels=labels)
+
+
+def _has_values(values: pd.Series) -> bool:
+    return bool(values.notna().any() and (values.astype(str) != "").any())
+
+
+def _accumulate(schema, train, vocab, numeric) -> None:
+    for f in schema.features:
+        if f.kind in ("categorical", "sequence") or (f.kind == "id" and not f.hash_buckets):
+            vocab.add(
+                f.name,
+                train[f.name].astype(object) if f.kind != "sequence" else train[f.name],
+                nested=f.kind == "sequence",
+            )
+        elif f.kind == "numeric":
+            numeric.add(f.name, train[f.name])
+    if any(label.name == "query_intent" for label in schema.labels):
+        vocab.add("query_intent", train["query_intent"])
+
+
+def _count_labels(report: Report, split: str, rows: pd.DataFrame) -> None:
+    report.data["examples"][split] += len(rows)
+    labels = report.data["labels"].setdefault(split, {})
+    for name in FUNNEL_LABELS:
+        labels[name] = labels.get(name, 0) + int(rows[name].sum())
+
+
+SHARED_VOCAB = {"hist_item_ids": "item_id", "hist_categories": "category"}
+
+
+def _finish_schema(schema, folder, vocab, config, report) -> sch.Schema:
+    """Writes vocabularies, then fixes vocab sizes and the default tasks into the schema."""
+    for f in schema.features:
+        if f.kind == "numeric" or f.hash_buckets or f.kind == "text":
+            continue
+        source = SHARED_VOCAB.get(f.name, f.name)
+        f.vocab = f"vocab/{source}.txt"
+        if f.name not in SHARED_VOCAB:
+            f.vocab_size = vocab.write(
+                f.name, folder / f.vocab, config.vocab_min_count, config.vocab_max_size
+            )
+        f.num_oov_buckets = config.num_oov_buckets
+    for f in schema.features:
+        if f.name in SHARED_VOCAB:
+            f.vocab_size = schema.feature(SHARED_VOCAB[f.name]).vocab_size
+    schema.tasks = _default_tasks(schema, folder, vocab, report)
+    schema.validate()
+    return schema
+
+
+def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
+    train = report.data["labels"]["train"]
+    n = report.data["examples"]["train"]
+    tasks = []
+    if 0 < train["click"] < n:
+        tasks.append(sch.Task("ctr", "binary", "click", weight=1.0))
+    else:
+        report.note(
+            "ctr task left out: every example is a click (the source logs no impressions)"
+            if train["click"] == n
+            else "ctr task left out: no clicks in train"
+        )
+    if train["purchase"] > 0:
+        parent = "ctr" if tasks else None
+        tasks.append(sch.Task("cvr", "binary", "purchase", weight=1.0, parent=parent))
+    else:
+        report.note("cvr task left out: no purchases in train")
+    labels = {label.name for label in schema.labels}
+    if "rating" in labels:
+        tasks.append(sch.Task("rating", "regression", "rating", weight=1.0))
+    if "query_intent" in labels:
+        size = vocab.write("query_intent", folder / "vocab/query_intent.txt", 1, 0)
+        if size >= 2:
+            tasks.append(
+                sch.Task(
+                    "intent", "multiclass", "query_intent", num_classes=size, vocab="vocab/query_intent.txt"
+                )
+            )
+    for task in tasks:
+        task.validate()
+    return tasks

@@ -1,0 +1,166 @@
+"""The schema: one declarative description of every feature, label and task of a dataset.
+
+``prepare`` writes it as ``schema.json``; the tf.data parser, the model's inputs and the serving
+signatures all read it, so no other module hard-codes feature names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tfshop.config import from_dict, to_dict
+from tfshop.errors import DataError
+
+FeatureKind = Literal["id", "categorical", "numeric", "text", "sequence"]
+TaskType = Literal["binary", "multiclass", "multilabel", "regression", "retrieval", "ranking"]
+Dtype = Literal["string", "int64", "float32"]
+
+DEFAULT_LOSS = {
+    "binary": "binary_crossentropy",
+    "multiclass": "sparse_categorical_crossentropy",
+    "multilabel": "binary_crossentropy",
+    "regression": "mse",
+    "retrieval": "in_batch_softmax",
+    "ranking": "binary_crossentropy",
+}
+DEFAULT_METRICS = {
+    "binary": ["auc", "logloss", "gauc"],
+    "multiclass": ["accuracy", "macro_f1"],
+    "multilabel": ["micro_f1", "macro_f1"],
+    "regression": ["rmse", "mae"],
+    "retrieval": ["hr@10", "ndcg@10"],
+    "ranking": ["ndcg@10", "auc"],
+}
+
+
+@dataclass
+class Feature:
+    """One model input column, stored raw in the TFRecords.
+
+    ``id`` and ``categorical`` features map through ``vocab`` (a file under the dataset dir, plus
+    ``num_oov_buckets``) or through ``hash_buckets``; ``sequence`` features are lists of ids of
+    at most ``max_len`` (most recent last), padded with ``default``; ``text`` is a raw string.
+    """
+
+    name: str
+    kind: FeatureKind
+    dtype: Dtype = "string"
+    default: str | float = ""
+    vocab: str | None = None
+    vocab_size: int = 0
+    num_oov_buckets: int = 1
+    hash_buckets: int = 0
+    max_len: int = 0
+    description: str = ""
+
+    def validate(self) -> None:
+        if self.kind in ("id", "categorical", "sequence") and self.dtype != "string":
+            raise ValueError(f"{self.name}: {self.kind} features are stored as strings")
+        if self.kind == "numeric" and self.dtype == "string":
+            raise ValueError(f"{self.name}: numeric features need dtype int64 or float32")
+        if self.kind == "sequence" and self.max_len <= 0:
+            raise ValueError(f"{self.name}: sequence features need max_len > 0")
+        if self.vocab and self.hash_buckets:
+            raise ValueError(f"{self.name}: use a vocabulary or hash buckets, not both")
+
+
+@dataclass
+class Label:
+    """A target or ground-truth column stored next to the features (e.g. ``click``)."""
+
+    name: str
+    dtype: Dtype = "int64"
+    default: str | float = 0.0
+    description: str = ""
+
+
+@dataclass
+class Task:
+    """A prediction task: its type, the label it learns from, loss, metrics and loss weight.
+
+    ``parent`` names the upstream funnel task: this task's loss uses only the rows where the
+    parent's label is positive (its sample space), and ``p(this and parent)`` is
+    ``p(parent) * p(this | parent)`` as in ESMM.
+    """
+
+    name: str
+    type: TaskType
+    label: str
+    loss: str = ""
+    metrics: list[str] = field(default_factory=list)
+    weight: float = 1.0
+    parent: str | None = None
+    num_classes: int = 0
+    vocab: str | None = None
+
+    def validate(self) -> None:
+        if not self.loss:
+            self.loss = DEFAULT_LOSS[self.type]
+        if not self.metrics:
+            self.metrics = list(DEFAULT_METRICS[self.type])
+        if self.weight < 0:
+            raise ValueError(f"{self.name}.weight: must be >= 0, got {self.weight}")
+        if self.type == "multiclass" and self.num_classes < 2:
+            raise ValueError(f"{self.name}.num_classes: a multiclass task needs at least 2")
+
+
+@dataclass
+class Schema:
+    """Features, labels and tasks of one prepared dataset."""
+
+    features: list[Feature] = field(default_factory=list)
+    labels: list[Label] = field(default_factory=list)
+    tasks: list[Task] = field(default_factory=list)
+    version: int = 1
+
+    def validate(self) -> None:
+        names = [f.name for f in self.features] + [label.name for label in self.labels]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"features: duplicate column name {duplicates[0]!r}")
+        labels = {label.name for label in self.labels}
+        tasks = {t.name for t in self.tasks}
+        if len(tasks) != len(self.tasks):
+            raise ValueError("tasks: task names must be unique")
+        for task in self.tasks:
+            if task.label not in labels:
+                raise ValueError(f"tasks.{task.name}.label: {task.label!r} is not a label column")
+            if task.parent is not None and task.parent not in tasks:
+                raise ValueError(f"tasks.{task.name}.parent: no task named {task.parent!r}")
+
+    def feature(self, name: str) -> Feature:
+        """The feature called ``name``; a DataError lists the known names otherwise."""
+        for feature in self.features:
+            if feature.name == name:
+                return feature
+        known = ", ".join(f.name for f in self.features)
+        raise DataError(f"schema: no feature named {name!r} (features: {known})")
+
+    def features_of_kind(self, *kinds: str) -> list[Feature]:
+        return [f for f in self.features if f.kind in kinds]
+
+    def to_json(self) -> str:
+        return json.dumps(to_dict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "schema.json") -> Schema:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{where}: invalid JSON: {err}") from None
+        return from_dict(cls, data, where)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Schema:
+        path = Path(path)
+        if path.is_dir():
+            path = path / "schema.json"
+        if not path.is_file():
+            raise DataError(f"{path}: schema not found (is this a prepared dataset directory?)")
+        return cls.from_json(path.read_text(encoding="utf-8"), str(path))

@@ -1,0 +1,89 @@
+"""Per-user item sequences as published with SASRec and S3-Rec.
+
+Two layouts, both with ids from 1 and in chronological order:
+
+* S3-Rec: one user a line, ``user item_1 item_2 ...``;
+* SASRec: one interaction a line, ``user item``, sorted by user then time.
+
+There are no timestamps, so each interaction's ``timestamp`` is its rank in the user's sequence
+(1, 2, ...): good for ordering and leave-last-out splits, not for time-based splits. An optional
+S3-Rec ``item2attributes.json`` gives items ``attr=<id>`` attributes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from tfshop.data.sources.files import existing_file
+from tfshop.data.tables import ShopWriter
+from tfshop.errors import DataError
+
+
+def ingest_sequences(
+    source: str | Path,
+    out: str | Path,
+    overwrite: bool = False,
+    attributes: str | Path | None = None,
+    chunk_users: int = 100_000,
+) -> Path:
+    """Converts a sequence file (``.txt`` or ``.txt.gz``) into a shop directory of clicks."""
+    source = existing_file(source)
+    with ShopWriter(out, overwrite=overwrite) as writer:
+        rows: dict[str, list[str]] = {}
+        written: dict[str, int] = {}  # interactions already written per user, to continue ranks
+        for number, line in enumerate(_lines(source), 1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            if len(tokens) < 2:
+                raise DataError(f"{source}:{number}: expected 'user item ...', got {line.strip()!r}")
+            user = tokens[0]
+            if user not in rows and len(rows) >= chunk_users:
+                writer.write_events(_events(rows, written))
+                rows = {}
+            rows.setdefault(user, []).extend(tokens[1:])
+        writer.write_events(_events(rows, written))
+        writer.write_items(_items(source, attributes))
+        return writer.close("sequences", input=str(source), timestamps="rank in user sequence")
+
+
+def _lines(path: Path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        yield from handle
+
+
+def _events(rows: dict[str, list[str]], written: dict[str, int]) -> pd.DataFrame:
+    users = [u for u, items in rows.items() for _ in items]
+    items = [i for seq in rows.values() for i in seq]
+    ranks = [
+        r for u, seq in rows.items() for r in range(written.get(u, 0) + 1, written.get(u, 0) + len(seq) + 1)
+    ]
+    for user, seq in rows.items():
+        written[user] = written.get(user, 0) + len(seq)
+    return pd.DataFrame({"user_id": users, "item_id": items, "timestamp": ranks, "behavior": "click"})
+
+
+def _items(source: Path, attributes: str | Path | None) -> pd.DataFrame:
+    ids = sorted({tok for line in _lines(source) for tok in line.split()[1:]}, key=_numeric_first)
+    items = pd.DataFrame({"item_id": ids})
+    if attributes is not None:
+        path = existing_file(attributes)
+        opener = gzip.open if path.suffix == ".gz" else open
+        try:
+            with opener(path, "rt", encoding="utf-8") as handle:
+                mapping = json.load(handle)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}: invalid JSON: {err}") from None
+        items["attributes"] = items["item_id"].map(
+            lambda i: ";".join(f"attr={a}" for a in mapping.get(i, []))
+        )
+    return items
+
+
+def _numeric_first(token: str):
+    return (0, int(token), "") if token.isdigit() else (1, 0, token)

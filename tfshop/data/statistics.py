@@ -1,0 +1,78 @@
+"""Vocabularies and numeric statistics, accumulated chunk by chunk over the training split."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SAMPLE_CAP = 200_000
+QUANTILES = np.linspace(0.1, 0.9, 9)
+
+
+class VocabularyBuilder:
+    """Counts the values of categorical, id and sequence columns."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter] = {}
+
+    def add(self, name: str, values: pd.Series, nested: bool = False) -> None:
+        if nested:
+            values = values.explode().dropna()
+        values = values[values != ""]
+        self.counts.setdefault(name, Counter()).update(values.value_counts().to_dict())
+
+    def write(self, name: str, path: Path, min_count: int, max_size: int) -> int:
+        """Writes ``name``'s tokens, most frequent first (ties by token), one a line."""
+        counts = self.counts.get(name, Counter())
+        tokens = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+        if max_size:
+            tokens = tokens[:max_size]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
+        return len(tokens)
+
+    def coverage(self, name: str, path: Path) -> float:
+        """Share of counted occurrences whose token made it into the vocabulary at ``path``."""
+        counts = self.counts.get(name, Counter())
+        total = sum(counts.values())
+        kept = set(path.read_text(encoding="utf-8").splitlines())
+        return sum(c for t, c in counts.items() if t in kept) / total if total else 0.0
+
+
+class NumericStatistics:
+    """Count, mean, std, min, max and quantile boundaries of numeric columns."""
+
+    def __init__(self) -> None:
+        self.moments: dict[str, np.ndarray] = {}
+        self.samples: dict[str, list[np.ndarray]] = {}
+
+    def add(self, name: str, values: pd.Series) -> None:
+        x = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype="float64")
+        if not len(x):
+            return
+        m = self.moments.setdefault(name, np.array([0.0, 0.0, 0.0, np.inf, -np.inf]))
+        m += [len(x), x.sum(), np.square(x).sum(), 0, 0]
+        m[3], m[4] = min(m[3], x.min()), max(m[4], x.max())
+        step = max(1, len(x) // 10_000)
+        sample = self.samples.setdefault(name, [])
+        sample.append(x[::step])
+        if sum(len(s) for s in sample) > SAMPLE_CAP:
+            self.samples[name] = [np.concatenate(sample)[::2]]
+
+    def summary(self, name: str) -> dict:
+        if name not in self.moments:
+            return {"count": 0}
+        n, s, ss, lo, hi = self.moments[name]
+        mean = s / n
+        sample = np.concatenate(self.samples[name])
+        return {
+            "count": int(n),
+            "mean": float(mean),
+            "std": float(np.sqrt(max(ss / n - mean**2, 0.0))),
+            "min": float(lo),
+            "max": float(hi),
+            "quantiles": sorted({float(q) for q in np.quantile(sample, QUANTILES)}),
+        }

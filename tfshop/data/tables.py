@@ -1,0 +1,205 @@
+"""Canonical shop tables and the shop directory that holds them.
+
+A shop directory is what every source (simulator, adapters) writes and ``prepare`` reads::
+
+    shop.json               source, row counts, notes
+    users.parquet           user_id + profile columns (optional)
+    items.parquet           item_id, title, description, category, brand, price, attributes
+    events/part-*.parquet   one row per behaviour: user_id, item_id, timestamp, behavior, ...
+
+Events carry one behaviour each (``impression|click|cart|fav|purchase``). Rows of one impression
+share an ``impression_id`` when the source knows it; ``truth_*`` columns hold a simulator's
+ground-truth probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tfshop.errors import DataError
+
+BEHAVIORS = ("impression", "click", "cart", "fav", "purchase")
+
+EVENT_REQUIRED = {"user_id": "string", "item_id": "string", "timestamp": "int64", "behavior": "string"}
+EVENT_OPTIONAL = {
+    "impression_id": "string",
+    "query": "string",
+    "query_intent": "string",
+    "position": "int64",
+    "rating": "float64",
+    "truth_p_click": "float64",
+    "truth_p_cvr": "float64",
+}
+ITEM_REQUIRED = {"item_id": "string"}
+ITEM_OPTIONAL = {
+    "title": "string",
+    "description": "string",
+    "category": "string",
+    "brand": "string",
+    "price": "float64",
+    "attributes": "string",
+}
+USER_REQUIRED = {"user_id": "string"}
+CATEGORY_SEPARATOR = " > "
+
+
+def check_columns(df: pd.DataFrame, required: dict, optional: dict | None, where: str) -> None:
+    """Raises a DataError naming ``where`` for a missing required or an unknown column.
+
+    ``optional=None`` allows any extra column (user profiles may hold anything).
+    """
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(f"{where}: missing required column {missing[0]!r}")
+    if optional is not None:
+        unknown = [c for c in df.columns if c not in required and c not in optional]
+        if unknown:
+            known = ", ".join([*required, *optional])
+            raise DataError(f"{where}: unknown column {unknown[0]!r} (known: {known})")
+
+
+def coerce_items(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Items with canonical dtypes; rows without an item id are an error (items are few)."""
+    check_columns(df, ITEM_REQUIRED, ITEM_OPTIONAL, where)
+    out = pd.DataFrame({"item_id": _id_strings(df["item_id"])})
+    if out["item_id"].isna().any():
+        raise DataError(f"{where}: {int(out['item_id'].isna().sum())} items have no item_id")
+    for column, dtype in ITEM_OPTIONAL.items():
+        if dtype == "float64":
+            values = df[column] if column in df else pd.Series(float("nan"), index=df.index)
+            out[column] = _numbers(values, f"{where}: column {column!r}")
+        else:
+            values = df[column] if column in df else pd.Series("", index=df.index)
+            out[column] = values.fillna("").astype(str)
+    return out.drop_duplicates("item_id", keep="last").reset_index(drop=True)
+
+
+def coerce_users(df: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Users with string ids; profile columns are kept as strings (categorical) or numbers."""
+    check_columns(df, USER_REQUIRED, None, where)
+    out = df.copy()
+    out["user_id"] = _id_strings(df["user_id"])
+    if out["user_id"].isna().any():
+        raise DataError(f"{where}: {int(out['user_id'].isna().sum())} users have no user_id")
+    for column in out.columns:
+        if column != "user_id" and not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].fillna("").astype(str)
+    return out.drop_duplicates("user_id", keep="last").reset_index(drop=True)
+
+
+def _id_strings(values: pd.Series) -> pd.Series:
+    """Ids as strings ("12", not "12.0"); blanks become missing."""
+    if pd.api.types.is_float_dtype(values):
+        values = values.astype("Int64")
+    text = values.astype("string").str.strip()
+    return text.mask(text == "").astype(object).where(text.notna(), None)
+
+
+def _numbers(values: pd.Series, where: str) -> pd.Series:
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = converted.isna() & values.notna() & (values.astype(str).str.strip() != "")
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise DataError(f"{where}: {int(bad.sum())} values are not numbers (e.g. {example!r})")
+    return converted.astype("float64")
+
+
+class ShopWriter:
+    """Writes a shop directory atomically: into a hidden temporary sibling, renamed on close.
+
+    Use as a context manager; on an exception the temporary directory is removed and an
+    existing directory at ``path`` is left untouched.
+    """
+
+    def __init__(self, path: str | Path, overwrite: bool = False):
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise DataError(f"{self.path}: already exists (pass --overwrite to replace it)")
+        self.tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        self.counts = {"events": 0, "items": 0, "users": 0}
+        self._parts = 0
+
+    def __enter__(self) -> ShopWriter:
+        (self.tmp / "events").mkdir(parents=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def write_events(self, df: pd.DataFrame) -> None:
+        """Appends one chunk of canonical events as its own Parquet part."""
+        check_columns(df, EVENT_REQUIRED, EVENT_OPTIONAL, "events")
+        if df.empty:
+            return
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        pq.write_table(table, self.tmp / "events" / f"part-{self._parts:05d}.parquet")
+        self._parts += 1
+        self.counts["events"] += len(df)
+
+    def write_items(self, df: pd.DataFrame) -> None:
+        items = coerce_items(df, "items")
+        items.to_parquet(self.tmp / "items.parquet", index=False)
+        self.counts["items"] = len(items)
+
+    def write_users(self, df: pd.DataFrame) -> None:
+        users = coerce_users(df, "users")
+        users.to_parquet(self.tmp / "users.parquet", index=False)
+        self.counts["users"] = len(users)
+
+    def close(self, source: str, **notes) -> Path:
+        """Writes ``shop.json`` and moves the finished directory into place."""
+        if self.counts["events"] == 0:
+            raise DataError(f"{self.path}: no events were written")
+        manifest = {"source": source, "counts": self.counts, **notes}
+        (self.tmp / "shop.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        replace_dir(self.tmp, self.path)
+        return self.path
+
+
+def replace_dir(src: Path, dst: Path) -> None:
+    """Moves finished directory ``src`` to ``dst``, replacing an old one only at the last step."""
+    old = None
+    if dst.exists():
+        old = dst.parent / f".{dst.name}.old-{uuid.uuid4().hex[:8]}"
+        dst.rename(old)
+    src.rename(dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def open_shop(path: str | Path) -> dict:
+    """Checks that ``path`` is a shop directory and returns its manifest."""
+    path = Path(path)
+    manifest = path / "shop.json"
+    if not manifest.is_file():
+        raise DataError(f"{path}: not a shop directory (no shop.json); run simulate or ingest")
+    parts = sorted((path / "events").glob("part-*.parquet"))
+    if not parts:
+        raise DataError(f"{path}/events: no event files (part-*.parquet)")
+    return json.loads(manifest.read_text())
+
+
+def iter_event_chunks(path: str | Path, rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
+    """Streams the shop's events in chunks of at most ``rows`` rows (bounded memory)."""
+    for part in sorted((Path(path) / "events").glob("part-*.parquet")):
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
+            yield batch.to_pandas()
+
+
+def read_items(path: str | Path) -> pd.DataFrame | None:
+    file = Path(path) / "items.parquet"
+    return pd.read_parquet(file) if file.is_file() else None
+
+
+def read_users(path: str | Path) -> pd.DataFrame | None:
+    file = Path(path) / "users.parquet"
+    return pd.read_parquet(file) if file.is_file() else None
