@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tfshop.data.tables import BEHAVIORS, EVENT_OPTIONAL, EVENT_REQUIRED, check_columns
+from tfshop.data.tables import BEHAVIORS, EVENT_OPTIONAL, EVENT_REQUIRED, as_strings, check_columns
 
 POSITIVE_BEHAVIORS = ("click", "cart", "fav", "purchase")
 
@@ -26,21 +26,21 @@ def split_valid_events(
         reason[mask & (reason == "")] = why
 
     for column in ("user_id", "item_id"):
-        values = _strings(raw[column])
+        values = as_strings(raw[column])
         reject(values == "", f"missing {column}")
         out[column] = values
     timestamp = pd.to_numeric(raw["timestamp"], errors="coerce")
     reject(timestamp.isna() | (timestamp != timestamp.round()), "unparseable timestamp")
     reject((timestamp < min_timestamp) | (timestamp > max_timestamp), "timestamp out of range")
     out["timestamp"] = timestamp.fillna(0).astype("int64")
-    behavior = _strings(raw["behavior"]).str.lower()
+    behavior = as_strings(raw["behavior"]).str.lower()
     reject(~behavior.isin(BEHAVIORS), "unknown behavior")
     out["behavior"] = behavior
     for column, dtype in EVENT_OPTIONAL.items():
         if column not in raw:
             continue
         if dtype == "string":
-            out[column] = _strings(raw[column])
+            out[column] = as_strings(raw[column])
         else:
             blank = raw[column].isna() | (raw[column].astype(str).str.strip().isin(["", "nan"]))
             number = pd.to_numeric(raw[column].where(~blank), errors="coerce")
@@ -51,15 +51,6 @@ def split_valid_events(
     bad = reason != ""
     rejected = raw[bad].astype(str).assign(reason=reason[bad])
     return out[~bad].reset_index(drop=True), rejected.reset_index(drop=True)
-
-
-def _strings(values: pd.Series) -> pd.Series:
-    """Trimmed strings, "" for missing; float ids like 12.0 become "12"."""
-    if pd.api.types.is_float_dtype(values):
-        whole = values.notna() & (values == values.round())
-        values = values.astype(object).where(~whole, values[whole].astype("int64").astype(str))
-    text = values.astype("string").fillna("").str.strip()
-    return text.astype(object)
 
 
 def find_bots(events: pd.DataFrame, max_actions_per_hour: int) -> pd.Series:

@@ -164,7 +164,7 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     report = Report()
     quarantine = Quarantine(tmp / "quarantine", report)
     partitions = config.partition_count(manifest["counts"]["events"])
-    sample = _spill_partitions(shop, tmp / "_partitions", partitions, config, report, quarantine)
+    _spill_partitions(shop, tmp / "_partitions", partitions, config, report, quarantine)
     log.info(
         "pass 1: %d rows read, %d valid (%.0fs)",
         report.data["rows_read"],
@@ -173,27 +173,33 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     )
     if report.data["rows_valid"] == 0:
         raise DataError(f"{shop}: no valid events (see the quarantine reasons: {report.data['quarantined']})")
-    cuts = _time_cuts(sample, config) if config.split == "time" else (0, 0)
-    items = _item_table(read_items(shop))
-    users = read_users(shop)
+    items, users = _item_table(read_items(shop)), read_users(shop)
+    times = []
+    for k in range(partitions):
+        events = _read_partition(tmp / "_partitions" / f"p{k:04d}")
+        if events is not None:
+            examples = _partition_examples(events, items, users, config, report, quarantine)
+            examples.to_parquet(tmp / "_partitions" / f"examples-{k:04d}.parquet", index=False)
+            times.append(examples["timestamp"].to_numpy())
+        log.info("pass 2: partition %d/%d grouped (%.0fs)", k + 1, partitions, time.time() - started)
+    cuts = _time_cuts(np.concatenate(times), config) if config.split == "time" and times else (0, 0)
     vocab, numeric = VocabularyBuilder(), NumericStatistics()
     schema = None
     for k in range(partitions):
-        events = _read_partition(tmp / "_partitions" / f"p{k:04d}")
-        if events is None:
+        file = tmp / "_partitions" / f"examples-{k:04d}.parquet"
+        if not file.exists():
             continue
-        examples = _partition_examples(events, items, users, config, cuts, report, quarantine)
+        examples = pd.read_parquet(file)
+        examples["split"] = assign_split(examples, config.split, *cuts)
         if schema is None:
-            schema = _draft_schema(examples, items, users, config)
+            schema = _draft_schema(examples, users, config)
         _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
         for split in SPLITS:
             rows = examples[examples["split"] == split]
             if len(rows):
                 write_records(tmp / f"{split}-{k:05d}.tfrecord.gz", rows, schema)
                 _count_labels(report, split, rows)
-        log.info(
-            "partition %d/%d: %d examples (%.0fs)", k + 1, partitions, len(examples), time.time() - started
-        )
+        log.info("pass 3: partition %d/%d written (%.0fs)", k + 1, partitions, time.time() - started)
     if schema is None or report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
     schema = _finish_schema(schema, tmp, vocab, config, report)
@@ -203,7 +209,7 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
         "vocab": {
             f.name: {"size": f.vocab_size, "train_coverage": vocab.coverage(f.name, tmp / f.vocab)}
             for f in schema.features
-            if f.vocab and not f.name.startswith("hist_")
+            if f.vocab and f.name not in SHARED_VOCAB
         },
         "split": {"how": config.split, "valid_from": cuts[0], "test_from": cuts[1]},
     }
@@ -217,28 +223,26 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     (tmp / "prepare_report.json").write_text(json.dumps(report.data, indent=2) + "\n")
 
 
-def _spill_partitions(shop, folder, partitions, config, report, quarantine) -> np.ndarray:
+def _spill_partitions(shop, folder, partitions, config, report, quarantine) -> None:
     """Pass 1: validate chunks, quarantine bad rows, spill good ones by user hash."""
     window = config.timestamp_window()
-    samples = []
     for n, chunk in enumerate(iter_event_chunks(shop, config.chunk_rows)):
         report.data["rows_read"] += len(chunk)
         good, bad = split_valid_events(chunk, *window, where=f"{shop}/events")
         quarantine.add(bad.drop(columns="reason"), bad["reason"])
         report.data["rows_valid"] += len(good)
-        samples.append(good["timestamp"].to_numpy()[:: max(1, len(good) // 20_000)])
         part = pd.util.hash_pandas_object(good["user_id"], index=False).to_numpy() % partitions
         for k in np.unique(part):
             target = folder / f"p{k:04d}"
             target.mkdir(parents=True, exist_ok=True)
             rows = good[part == k]
             pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), target / f"c{n:06d}.parquet")
-    return np.concatenate(samples) if samples else np.array([], dtype="int64")
 
 
-def _time_cuts(sample: np.ndarray, config: PrepareConfig) -> tuple[int, int]:
-    valid_from = np.quantile(sample, 1 - config.valid_fraction - config.test_fraction, method="lower")
-    test_from = np.quantile(sample, 1 - config.test_fraction, method="lower")
+def _time_cuts(times: np.ndarray, config: PrepareConfig) -> tuple[int, int]:
+    """Example timestamps from which valid and test start: the first at or above each quantile."""
+    valid_from = np.quantile(times, 1 - config.valid_fraction - config.test_fraction, method="higher")
+    test_from = np.quantile(times, 1 - config.test_fraction, method="higher")
     return int(valid_from), int(test_from)
 
 
@@ -253,7 +257,7 @@ def _read_partition(folder: Path) -> pd.DataFrame | None:
     return events
 
 
-def _partition_examples(events, items, users, config, cuts, report, quarantine) -> pd.DataFrame:
+def _partition_examples(events, items, users, config, report, quarantine) -> pd.DataFrame:
     events, removed = drop_duplicates(events)
     report.data["duplicates_removed"] += removed
     bots = find_bots(events, config.max_actions_per_hour)
@@ -266,7 +270,6 @@ def _partition_examples(events, items, users, config, cuts, report, quarantine) 
     examples = group_examples(events)
     category = items["category"] if items is not None and "category" in items else None
     examples = attach_history(examples, events, config.history_length, category)
-    examples["split"] = assign_split(examples, config.split, *cuts)
     when = pd.to_datetime(examples["timestamp"], unit="s", utc=True)
     examples["hour_of_day"] = when.dt.hour.astype(str)
     examples["day_of_week"] = when.dt.dayofweek.astype(str)
@@ -311,7 +314,7 @@ FEATURE_DOCS = {
 }
 
 
-def _draft_schema(examples, items, users, config) -> sch.Schema:
+def _draft_schema(examples, users, config) -> sch.Schema:
     """Features and labels present in the data (vocab sizes are filled in at the end)."""
     features = []
     present = set(examples.columns)

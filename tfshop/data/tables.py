@@ -69,9 +69,9 @@ def check_columns(df: pd.DataFrame, required: dict, optional: dict | None, where
 def coerce_items(df: pd.DataFrame, where: str) -> pd.DataFrame:
     """Items with canonical dtypes; rows without an item id are an error (items are few)."""
     check_columns(df, ITEM_REQUIRED, ITEM_OPTIONAL, where)
-    out = pd.DataFrame({"item_id": _id_strings(df["item_id"])})
-    if out["item_id"].isna().any():
-        raise DataError(f"{where}: {int(out['item_id'].isna().sum())} items have no item_id")
+    out = pd.DataFrame({"item_id": as_strings(df["item_id"])})
+    if (out["item_id"] == "").any():
+        raise DataError(f"{where}: {int((out['item_id'] == '').sum())} items have no item_id")
     for column, dtype in ITEM_OPTIONAL.items():
         if dtype == "float64":
             values = df[column] if column in df else pd.Series(float("nan"), index=df.index)
@@ -86,21 +86,20 @@ def coerce_users(df: pd.DataFrame, where: str) -> pd.DataFrame:
     """Users with string ids; profile columns are kept as strings (categorical) or numbers."""
     check_columns(df, USER_REQUIRED, None, where)
     out = df.copy()
-    out["user_id"] = _id_strings(df["user_id"])
-    if out["user_id"].isna().any():
-        raise DataError(f"{where}: {int(out['user_id'].isna().sum())} users have no user_id")
+    out["user_id"] = as_strings(df["user_id"])
+    if (out["user_id"] == "").any():
+        raise DataError(f"{where}: {int((out['user_id'] == '').sum())} users have no user_id")
     for column in out.columns:
         if column != "user_id" and not pd.api.types.is_numeric_dtype(out[column]):
             out[column] = out[column].fillna("").astype(str)
     return out.drop_duplicates("user_id", keep="last").reset_index(drop=True)
 
 
-def _id_strings(values: pd.Series) -> pd.Series:
-    """Ids as strings ("12", not "12.0"); blanks become missing."""
-    if pd.api.types.is_float_dtype(values):
-        values = values.astype("Int64")
-    text = values.astype("string").str.strip()
-    return text.mask(text == "").astype(object).where(text.notna(), None)
+def as_strings(values: pd.Series) -> pd.Series:
+    """Trimmed strings with "" for missing; whole floats (ids read as 12.0) become "12"."""
+    if pd.api.types.is_float_dtype(values) or values.dtype == object:
+        values = values.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else v)
+    return values.astype("string").fillna("").str.strip().astype(object)
 
 
 def _numbers(values: pd.Series, where: str) -> pd.Series:
@@ -140,8 +139,7 @@ class ShopWriter:
         check_columns(df, EVENT_REQUIRED, EVENT_OPTIONAL, "events")
         if df.empty:
             return
-        table = pa.Table.from_pandas(df, preserve_index=False)
-        pq.write_table(table, self.tmp / "events" / f"part-{self._parts:05d}.parquet")
+        pq.write_table(_arrow_table(df), self.tmp / "events" / f"part-{self._parts:05d}.parquet")
         self._parts += 1
         self.counts["events"] += len(df)
 
@@ -163,6 +161,17 @@ class ShopWriter:
         (self.tmp / "shop.json").write_text(json.dumps(manifest, indent=2) + "\n")
         replace_dir(self.tmp, self.path)
         return self.path
+
+
+def _arrow_table(df: pd.DataFrame) -> pa.Table:
+    """Arrow table of ``df``; columns of mixed Python types are stored as strings, unchanged
+    otherwise, so that malformed values reach prepare's quarantine instead of failing here."""
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        mixed = df.select_dtypes(include="object").columns
+        as_text = {c: df[c].map(lambda v: v if v is None or isinstance(v, str) else str(v)) for c in mixed}
+        return pa.Table.from_pandas(df.assign(**as_text), preserve_index=False)
 
 
 def replace_dir(src: Path, dst: Path) -> None:

@@ -1,0 +1,185 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.prepare import PrepareConfig, prepare
+from tfshop.data.schema import Schema
+from tfshop.data.tables import ShopWriter
+from tfshop.errors import DataError
+
+DAY = 86_400
+
+
+def handmade_shop(path):
+    """Three users over 10 days, plus malformed rows, a duplicate and a scraper."""
+    rows = []
+    for day in range(10):
+        t = 1_000_000 + day * DAY
+        for user in ("u1", "u2", "u3"):
+            imp = f"{user}-{day}"
+            item = f"i{(day + int(user[1])) % 4}"
+            rows.append((user, item, t, "impression", imp, "red shoes" if day % 2 else ""))
+            if (day + int(user[1])) % 3 == 0:
+                rows.append((user, item, t + 10, "click", imp, ""))
+            if day == 5 and user == "u1":
+                rows.append((user, item, t + 20, "purchase", imp, ""))
+    rows.append(rows[0])  # logged twice
+    rows += [("bot", f"i{k % 4}", 1_000_000 + k, "click", "", "") for k in range(400)]
+    bad = [
+        ("", "i1", 1_000_000, "click", "", ""),
+        ("u1", "i1", "yesterday", "click", "", ""),
+        ("u1", "i1", 1_000_000, "wishlist", "", ""),
+    ]
+    columns = ["user_id", "item_id", "timestamp", "behavior", "impression_id", "query"]
+    with ShopWriter(path) as writer:
+        writer.write_events(pd.DataFrame(rows, columns=columns))
+        writer.write_events(pd.DataFrame(bad, columns=columns))
+        writer.write_items(
+            pd.DataFrame(
+                {
+                    "item_id": ["i0", "i1", "i2"],
+                    "title": ["a", "b", "c"],
+                    "category": ["x > y", "x > z", "w > y"],
+                    "price": [1.0, 2.0, 3.0],
+                }
+            )
+        )
+        writer.write_users(pd.DataFrame({"user_id": ["u1", "u2", "u3"], "tier": ["1", "2", "2"]}))
+        return writer.close("test"), len(rows), len(bad)
+
+
+def read_all(dataset, split, **options):
+    rows = []
+    for features, labels in make_dataset(dataset, split, InputConfig(batch_size=7, **options)):
+        columns = {**features, **labels}
+        for i in range(len(labels["click"])):
+            rows.append({k: v[i].numpy() for k, v in columns.items()})
+    return rows
+
+
+@pytest.fixture(scope="module")
+def handmade(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("handmade")
+    shop, n_rows, n_bad = handmade_shop(folder / "shop")
+    config = PrepareConfig(
+        valid_fraction=0.2,
+        test_fraction=0.2,
+        history_length=3,
+        partitions=2,
+        max_actions_per_hour=100,
+        min_timestamp=500_000,
+        max_timestamp=2_000_000,
+    )
+    dataset = prepare(shop, folder / "dataset", config)
+    return dataset, n_rows, n_bad
+
+
+def test_report_accounts_for_every_row(handmade):
+    dataset, n_rows, n_bad = handmade
+    report = json.loads((dataset / "prepare_report.json").read_text())
+    assert report["rows_read"] == n_rows + n_bad
+    assert report["rows_valid"] == n_rows
+    assert report["duplicates_removed"] == 1
+    assert report["bots"] == {"users": 1, "rows": 400}
+    assert report["quarantined"] == {
+        "missing user_id": 1,
+        "unparseable timestamp": 1,
+        "unknown behavior": 1,
+        "bot: over 100 actions in one hour": 400,
+    }
+    quarantined = pd.read_parquet(dataset / "quarantine")
+    assert len(quarantined) == n_bad + 400
+    assert "yesterday" in quarantined["timestamp"].tolist()
+    assert sum(report["examples"].values()) == 30  # 3 users x 10 days, one impression each
+    assert report["unknown_items"] == 30 // 4 + 1  # item i3 has no catalogue row
+
+
+def test_pipeline_yields_exactly_the_examples(handmade):
+    dataset, _, _ = handmade
+    rows = {s: read_all(dataset, s, deterministic=True) for s in ("train", "valid", "test")}
+    assert [len(rows[s]) for s in ("train", "valid", "test")] == [18, 6, 6]
+    everything = [r for split in rows.values() for r in split]
+    seen = sorted(
+        (r["user_id"].decode(), r["item_id"].decode(), int(r["click"]), int(r["purchase"]))
+        for r in everything
+    )
+    expected = sorted(
+        (u, f"i{(d + int(u[1])) % 4}", int((d + int(u[1])) % 3 == 0), int(d == 5 and u == "u1"))
+        for d in range(10)
+        for u in ("u1", "u2", "u3")
+    )
+    assert seen == expected
+    # Time split: the last two days are test, the two before valid.
+    test_items = sorted(r["item_id"].decode() + r["user_id"].decode() for r in rows["test"])
+    assert test_items == sorted(f"i{(d + int(u[1])) % 4}{u}" for d in (8, 9) for u in ("u1", "u2", "u3"))
+    # Item fields are joined; unknown items keep defaults rather than being dropped.
+    by_item = {r["item_id"].decode(): r for r in everything}
+    assert by_item["i1"]["title"] == b"b" and by_item["i1"]["top_category"] == b"x"
+    assert by_item["i3"]["title"] == b"" and by_item["i3"]["price"] == 0.0
+    assert {r["tier"] for r in everything} == {b"1", b"2"}
+    assert all(r["hist_item_ids"].shape == (3,) for r in everything)
+
+
+def test_schema_vocab_and_privacy(handmade):
+    dataset, _, _ = handmade
+    schema = Schema.load(dataset)
+    assert [t.name for t in schema.tasks] == ["ctr", "cvr"]
+    assert schema.tasks[1].parent == "ctr"
+    user = schema.feature("user_id")
+    assert user.hash_buckets > 0 and user.vocab is None
+    item_vocab = (dataset / "vocab/item_id.txt").read_text().split()
+    assert set(item_vocab) <= {"i0", "i1", "i2", "i3"}
+    assert schema.feature("hist_item_ids").vocab == "vocab/item_id.txt"
+    for file in dataset.rglob("*.txt"):
+        assert "u1" not in file.read_text().split(), f"user id in clear in {file}"
+    stats = json.loads((dataset / "stats.json").read_text())
+    assert stats["numeric"]["price"]["min"] >= 0.0
+
+
+def test_history_never_sees_the_future(small_shop, small_dataset):
+    """Every history item was acted on by that user strictly before the example was shown."""
+    events = pd.read_parquet(small_shop / "events")
+    acted = events[events["behavior"] != "impression"]
+    first_action = acted.groupby(["user_id", "item_id"])["timestamp"].min().to_dict()
+    shown = events[events["behavior"] == "impression"].set_index("impression_id")["timestamp"]
+    checked = 0
+    for features, _ in make_dataset(small_dataset, "test", InputConfig(batch_size=512)):
+        users = features["user_id"].numpy()
+        for user, history in zip(users, features["hist_item_ids"].numpy()):
+            for item in history[history != b""]:
+                assert (user.decode(), item.decode()) in first_action
+                checked += 1
+    assert checked > 1000
+    assert len(shown) > 0
+
+
+def test_pipeline_counts_match_the_report(small_dataset):
+    report = json.loads((small_dataset / "prepare_report.json").read_text())
+    for split in ("train", "valid", "test"):
+        rows = clicks = 0
+        for _, labels in make_dataset(small_dataset, split, InputConfig(batch_size=1000)):
+            rows += len(labels["click"])
+            clicks += int(np.sum(labels["click"]))
+        assert rows == report["examples"][split]
+        assert clicks == report["labels"][split]["click"]
+    assert report["bots"]["users"] >= 1
+
+
+def test_failures_leave_nothing_half_written(tmp_path):
+    with ShopWriter(tmp_path / "shop") as writer:
+        writer.write_events(
+            pd.DataFrame({"user_id": ["u"], "item_id": ["i"], "timestamp": ["never"], "behavior": ["click"]})
+        )
+        writer.close("test")
+    out = tmp_path / "dataset"
+    out.mkdir()
+    (out / "keep.txt").write_text("old")
+    with pytest.raises(DataError, match="already exists"):
+        prepare(tmp_path / "shop", out)
+    with pytest.raises(DataError, match="no valid events"):
+        prepare(tmp_path / "shop", out, overwrite=True)
+    assert (out / "keep.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "shop"]

@@ -1,0 +1,68 @@
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from tfshop.config import from_dict, load_yaml
+from tfshop.errors import ConfigError
+
+
+@dataclass
+class Inner:
+    rate: float = 0.5
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outer:
+    size: int = 1
+    mode: Literal["a", "b"] = "a"
+    flag: bool = False
+    path: str | None = None
+    inner: Inner = field(default_factory=Inner)
+
+    def validate(self):
+        if self.size > 100:
+            raise ValueError("size: at most 100")
+
+
+def test_defaults_and_values():
+    cfg = from_dict(Outer, {"size": 3, "inner": {"rate": 2, "names": ["x"]}})
+    assert cfg == Outer(size=3, inner=Inner(rate=2.0, names=["x"]))
+    assert isinstance(cfg.inner.rate, float)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"sise": 3}, "demo.yaml: unknown key 'sise'"),
+        ({"size": "3"}, "demo.yaml.size: expected an integer, got '3'"),
+        ({"size": True}, "demo.yaml.size: expected an integer"),
+        ({"mode": "c"}, "demo.yaml.mode: 'c' is not one of 'a', 'b'"),
+        ({"flag": "yes"}, "demo.yaml.flag: expected true or false"),
+        ({"inner": {"rate": "x"}}, "demo.yaml.inner.rate: expected a number"),
+        ({"inner": {"names": "x"}}, "demo.yaml.inner.names: expected a list"),
+        ({"inner": {"bogus": 1}}, "demo.yaml.inner: unknown key 'bogus'"),
+        ({"size": 101}, "demo.yaml.size: at most 100"),
+    ],
+)
+def test_bad_values_name_the_key(data, message):
+    with pytest.raises(ConfigError) as err:
+        from_dict(Outer, data, "demo.yaml")
+    assert str(err.value).startswith(message)
+
+
+def test_load_yaml_errors(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_yaml(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\nb: 3\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: invalid YAML \(line \d+, column \d+\)"):
+        load_yaml(bad)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping at the top level, got list"):
+        load_yaml(scalar)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_yaml(empty) == {}
