@@ -14,6 +14,7 @@ The output, written to a temporary sibling and renamed when complete::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -75,13 +76,9 @@ class PrepareConfig:
             raise ValueError("valid_fraction/test_fraction: each in [0, 1) and their sum below 1")
         if self.partitions < 0:
             raise ValueError("partitions: must be >= 0 (0 chooses from the number of events)")
-        for name in (
-            "history_length",
-            "chunk_rows",
-            "max_actions_per_hour",
-            "user_hash_buckets",
-            "vocab_min_count",
-        ):
+        if self.max_actions_per_hour < 0:
+            raise ValueError("max_actions_per_hour: must be >= 0 (0 turns the bot filter off)")
+        for name in ("history_length", "chunk_rows", "user_hash_buckets", "vocab_min_count"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
 
@@ -174,6 +171,9 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     if report.data["rows_valid"] == 0:
         raise DataError(f"{shop}: no valid events (see the quarantine reasons: {report.data['quarantined']})")
     items, users = _item_table(read_items(shop)), read_users(shop)
+    if manifest.get("timestamps") == "rank":
+        config = dataclasses.replace(config, max_actions_per_hour=0)
+        report.note("bot filter off: this source's timestamps are ranks in each user's sequence")
     times = []
     for k in range(partitions):
         events = _read_partition(tmp / "_partitions" / f"p{k:04d}")
@@ -260,7 +260,7 @@ def _read_partition(folder: Path) -> pd.DataFrame | None:
 def _partition_examples(events, items, users, config, report, quarantine) -> pd.DataFrame:
     events, removed = drop_duplicates(events)
     report.data["duplicates_removed"] += removed
-    bots = find_bots(events, config.max_actions_per_hour)
+    bots = find_bots(events, config.max_actions_per_hour) if config.max_actions_per_hour else ()
     if len(bots):
         is_bot = events["user_id"].isin(bots.index)
         quarantine.add(events[is_bot], f"bot: over {config.max_actions_per_hour} actions in one hour")

@@ -48,7 +48,7 @@ def ingest_sequences(
             rows.setdefault(user, []).extend(tokens[1:])
         writer.write_events(_events(rows, written))
         writer.write_items(_items(source, attributes))
-        return writer.close("sequences", input=str(source), timestamps="rank in user sequence")
+        return writer.close("sequences", input=str(source), timestamps="rank")
 
 
 def _lines(path: Path):
@@ -65,7 +65,15 @@ def _events(rows: dict[str, list[str]], written: dict[str, int]) -> pd.DataFrame
     ]
     for user, seq in rows.items():
         written[user] = written.get(user, 0) + len(seq)
-    return pd.DataFrame({"user_id": users, "item_id": items, "timestamp": ranks, "behavior": "click"})
+    return pd.DataFrame(
+        {
+            "user_id": users,
+            "item_id": items,
+            "timestamp": ranks,
+            "behavior": "click",
+            "impression_id": [f"{u}-{r}" for u, r in zip(users, ranks)],  # one example per interaction
+        }
+    )
 
 
 def _items(source: Path, attributes: str | Path | None) -> pd.DataFrame:

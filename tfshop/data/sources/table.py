@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from tfshop.config import from_dict, load_yaml
 from tfshop.data.sources.files import existing_file, read_csv_chunks
@@ -61,7 +62,9 @@ def ingest_table(
     mapping = Path(mapping)
     spec = from_dict(SourceMapping, load_yaml(mapping), str(mapping))
     base = mapping.parent
-    _check_targets(spec.events, {**EVENT_REQUIRED, **EVENT_OPTIONAL}, f"{mapping}: events")
+    _check_targets(
+        spec.events, {**EVENT_REQUIRED, **EVENT_OPTIONAL}, f"{mapping}: events", needs_behavior=True
+    )
     if spec.items:
         _check_targets(spec.items, {**ITEM_REQUIRED, **ITEM_OPTIONAL}, f"{mapping}: items")
     with ShopWriter(out, overwrite=overwrite) as writer:
@@ -76,21 +79,19 @@ def ingest_table(
         return writer.close("table", mapping=str(mapping))
 
 
-def _check_targets(table: TableMapping, known: dict, where: str) -> None:
+def _check_targets(table: TableMapping, known: dict, where: str, needs_behavior: bool = False) -> None:
     for target in table.columns:
         if target not in known:
             raise ConfigError(
                 f"{where}.columns: unknown canonical column {target!r} (known: {', '.join(known)})"
             )
-    if "behavior" not in table.columns and not table.behavior_value and "item_id" in known:
+    if needs_behavior and "behavior" not in table.columns and not table.behavior_value:
         raise ConfigError(f"{where}: map a 'behavior' column or set behavior_value")
 
 
 def _chunks(path: Path, chunk_rows: int):
     path = existing_file(path)
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
     else:

@@ -1,0 +1,165 @@
+"""Adapters on the real files in the shared datasets folder, and the generic table mapping."""
+
+import pandas as pd
+import pytest
+
+from tests.conftest import real_dataset
+from tfshop.data.prepare import PrepareConfig, prepare
+from tfshop.data.schema import Schema
+from tfshop.data.sources import ingest_movielens, ingest_sequences, ingest_table, ingest_taobao
+from tfshop.data.tables import open_shop
+from tfshop.errors import ConfigError, DataError
+
+
+def test_taobao_user_behavior(tmp_path):
+    source = real_dataset("taobao_userbehavior_tiny_sample") / "UserBehavior_sample.csv"
+    shop = ingest_taobao(source, tmp_path / "shop")
+    assert open_shop(shop)["counts"] == {"events": 4321, "items": 3276, "users": 0}
+    events = pd.read_parquet(shop / "events")
+    assert events["behavior"].value_counts().to_dict() == {
+        "click": 3926,
+        "cart": 190,
+        "fav": 128,
+        "purchase": 77,
+    }
+    assert events.iloc[0].to_dict() == {
+        "user_id": "1",
+        "item_id": "2268318",
+        "behavior": "click",
+        "timestamp": "1511544070",
+    }
+    items = pd.read_parquet(shop / "items.parquet").set_index("item_id")
+    assert items.loc["2268318", "category"] == "2520377"
+    dataset = prepare(
+        shop, tmp_path / "dataset", PrepareConfig(min_timestamp=1_511_539_200, max_timestamp=1_512_316_800)
+    )
+    report = (dataset / "prepare_report.json").read_text()
+    assert '"timestamp out of range"' in report  # the sample's out-of-window rows are set aside, counted
+    tasks = [t.name for t in Schema.load(dataset).tasks]
+    assert tasks == ["cvr"]  # no impressions in this log, so no CTR task
+
+
+def test_s3rec_sequences_with_attributes(tmp_path):
+    folder = real_dataset("amazon_beauty_s3rec")
+    shop = ingest_sequences(
+        folder / "Beauty.txt.gz",
+        tmp_path / "shop",
+        attributes=folder / "Beauty_item2attributes.json.gz",
+        chunk_users=5_000,
+    )
+    assert open_shop(shop)["counts"] == {"events": 198_502, "items": 12_101, "users": 0}
+    events = pd.read_parquet(shop / "events")
+    first = events[events["user_id"] == "1"]
+    assert first["item_id"].tolist() == ["1", "2", "3", "4", "5"]
+    assert first["timestamp"].tolist() == [1, 2, 3, 4, 5]
+    assert events.groupby("user_id").size().min() == 5
+    items = pd.read_parquet(shop / "items.parquet").set_index("item_id")
+    assert items.loc["4", "attributes"] == "attr=1;attr=2;attr=3"
+
+
+@pytest.mark.parametrize("chunk_users", [7, 100_000])
+def test_sasrec_pairs_keep_ranks_across_chunks(tmp_path, chunk_users):
+    source = tmp_path / "pairs.txt"
+    source.write_text("1 10\n1 11\n2 10\n1 12\n2 13\n3 14\n")
+    shop = ingest_sequences(source, tmp_path / "shop", chunk_users=chunk_users)
+    events = pd.read_parquet(shop / "events").sort_values(["user_id", "timestamp"])
+    assert events[events["user_id"] == "1"][["item_id", "timestamp"]].values.tolist() == [
+        ["10", 1],
+        ["11", 2],
+        ["12", 3],
+    ]
+
+
+def test_sasrec_video_games_leave_last_out(tmp_path):
+    source = real_dataset("amazon_video_games_sasrec") / "Video.txt.gz"
+    shop = ingest_sequences(source, tmp_path / "shop")
+    assert open_shop(shop)["counts"] == {"events": 287_107, "items": 23_715, "users": 0}
+    dataset = prepare(shop, tmp_path / "dataset", PrepareConfig(split="leave_last_out", history_length=50))
+    report = pd.read_json(dataset / "prepare_report.json", typ="series")
+    # 112 of the 31,013 users have fewer than 3 actions and stay in train, as in SASRec's split.
+    assert report["examples"]["test"] == 31_013 - 112
+    assert report["examples"]["valid"] == 31_013 - 112
+    assert sum(report["examples"].values()) == 287_107
+    assert report["bots"]["users"] == 0
+
+
+def test_movielens_100k(tmp_path):
+    shop = ingest_movielens(real_dataset("movielens_100k"), tmp_path / "shop")
+    assert open_shop(shop)["counts"] == {"events": 100_000, "items": 1_682, "users": 943}
+    events = pd.read_parquet(shop / "events")
+    assert events.iloc[0].tolist() == ["196", "242", "3", "881250949", "click"]
+    items = pd.read_parquet(shop / "items.parquet").set_index("item_id")
+    assert items.loc["1", "title"] == "Toy Story (1995)"
+    assert items.loc["1", "attributes"] == "genre=Animation;genre=Children's;genre=Comedy"
+    users = pd.read_parquet(shop / "users.parquet").set_index("user_id")
+    assert users.loc["1"].tolist() == ["18-24", "M", "technician", "8"]
+
+
+def test_generic_table_mapping(tmp_path):
+    (tmp_path / "log.csv").write_text(
+        "uid,sku,when,action\n7,A,2026-01-01T00:00:00Z,view\n7,B,2026-01-01T00:01:00Z,order\n8,A,bad,view\n"
+    )
+    (tmp_path / "products.csv").write_text("sku,name,cost\nA,Red shoe,10\nB,Blue hat,5\n")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "events:\n  path: log.csv\n"
+        "  columns: {user_id: uid, item_id: sku, timestamp: when, behavior: action}\n"
+        "  behaviors: {view: click, order: purchase}\n  timestamp_format: iso\n"
+        "items:\n  path: products.csv\n  columns: {item_id: sku, title: name, price: cost}\n"
+    )
+    shop = ingest_table(mapping, tmp_path / "shop")
+    events = pd.read_parquet(shop / "events")
+    assert events.values.tolist() == [
+        ["7", "A", "1767225600", "click"],
+        ["7", "B", "1767225660", "purchase"],
+        ["8", "A", "bad", "click"],
+    ]
+    assert pd.read_parquet(shop / "items.parquet")["price"].tolist() == [10.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    "yaml_text, error, message",
+    [
+        (
+            "events:\n  path: log.csv\n  columns: {user: uid}\n",
+            ConfigError,
+            "unknown canonical column 'user'",
+        ),
+        (
+            "events:\n  path: log.csv\n  columns: {user_id: nope, item_id: sku, timestamp: when}\n"
+            "  behavior_value: click\n",
+            DataError,
+            "log.csv: missing column 'nope' named in the mapping",
+        ),
+        ("events:\n  path: log.csv\n  colums: {}\n", ConfigError, "unknown key 'colums'"),
+        (
+            "events:\n  path: missing.csv\n  columns: {user_id: uid}\n  behavior_value: click\n",
+            DataError,
+            "missing.csv: file not found",
+        ),
+        (
+            "events:\n  path: empty.csv\n  columns: {user_id: uid}\n  behavior_value: click\n",
+            DataError,
+            "empty.csv: file is empty",
+        ),
+    ],
+)
+def test_generic_table_mapping_errors(tmp_path, yaml_text, error, message):
+    (tmp_path / "log.csv").write_text("uid,sku,when\n1,A,5\n")
+    (tmp_path / "empty.csv").write_text("")
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(yaml_text)
+    with pytest.raises(error, match=message):
+        ingest_table(mapping, tmp_path / "shop")
+    assert not (tmp_path / "shop").exists()
+
+
+def test_unreadable_sources(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        ingest_taobao(tmp_path / "none.csv", tmp_path / "shop")
+    (tmp_path / "one.txt").write_text("1\n")
+    with pytest.raises(DataError, match=r"one.txt:1: expected 'user item \.\.\.'"):
+        ingest_sequences(tmp_path / "one.txt", tmp_path / "shop")
+    with pytest.raises(DataError, match="missing u.data"):
+        ingest_movielens(tmp_path, tmp_path / "shop")
+    assert not (tmp_path / "shop").exists()

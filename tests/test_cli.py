@@ -1,0 +1,68 @@
+import subprocess
+import sys
+
+import pytest
+
+from tfshop.cli import main
+
+
+def run(capsys, *argv):
+    code = main(["-q", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_simulate_prepare_inspect(tmp_path, capsys):
+    code, out, _ = run(
+        capsys, "simulate", "--out", str(tmp_path / "shop"), "--events", "8000", "--items", "100"
+    )
+    assert code == 0 and "shop written to" in out
+    code, out, _ = run(capsys, "prepare", "--shop", str(tmp_path / "shop"), "--out", str(tmp_path / "ds"))
+    assert code == 0 and "examples: {'train':" in out
+    code, out, _ = run(capsys, "inspect", str(tmp_path / "ds"), "--rows", "2")
+    assert code == 0
+    assert "ctr                  binary       label=click" in out
+    assert "cvr                  binary       label=purchase (given ctr)" in out
+    assert "first 2 train rows:" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["prepare", "--shop", "{tmp}/nowhere", "--out", "{tmp}/ds"], "nowhere: not a shop directory"),
+        (["simulate", "--out", "{tmp}/s", "--config", "{tmp}/bad.yaml"], "bad.yaml: invalid YAML (line 3"),
+        (["simulate", "--out", "{tmp}/s", "--config", "{tmp}/typo.yaml"], "typo.yaml: unknown key 'evnts'"),
+        (["simulate", "--out", "{tmp}/s", "--events", "-5"], "options.events: must be positive"),
+        (["ingest", "--format", "taobao", "{tmp}/empty.csv", "--out", "{tmp}/s"], "empty.csv: file is empty"),
+        (["inspect", "{tmp}"], "schema not found"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "bad.yaml").write_text("events: [1,\nseed: 2\n")
+    (tmp_path / "typo.yaml").write_text("evnts: 10\n")
+    (tmp_path / "empty.csv").write_text("")
+    code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert code == 2
+    assert err.startswith("tfshop: error: ") and message in err
+    assert err.count("\n") == 1
+    assert not (tmp_path / "s").exists() and not (tmp_path / "ds").exists()
+
+
+def test_console_script_exit_code(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tfshop.cli",
+            "prepare",
+            "--shop",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("not a shop directory (no shop.json); run simulate or ingest")
