@@ -174,25 +174,26 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     if manifest.get("timestamps") == "rank":
         config = dataclasses.replace(config, max_actions_per_hour=0)
         report.note("bot filter off: this source's timestamps are ranks in each user's sequence")
-    times = []
+    times, present = [], set()
     for k in range(partitions):
         events = _read_partition(tmp / "_partitions" / f"p{k:04d}")
         if events is not None:
             examples = _partition_examples(events, items, users, config, report, quarantine)
             examples.to_parquet(tmp / "_partitions" / f"examples-{k:04d}.parquet", index=False)
             times.append(examples["timestamp"].to_numpy())
+            present |= {c for c in examples.columns if _has_values(examples[c])}
         log.info("pass 2: partition %d/%d grouped (%.0fs)", k + 1, partitions, time.time() - started)
     cuts = _time_cuts(np.concatenate(times), config) if config.split == "time" and times else (0, 0)
+    if not times:
+        raise DataError(f"{shop}: no examples left after removing duplicates and bots")
+    schema = _draft_schema(present, users, config)
     vocab, numeric = VocabularyBuilder(), NumericStatistics()
-    schema = None
     for k in range(partitions):
         file = tmp / "_partitions" / f"examples-{k:04d}.parquet"
         if not file.exists():
             continue
         examples = pd.read_parquet(file)
         examples["split"] = assign_split(examples, config.split, *cuts)
-        if schema is None:
-            schema = _draft_schema(examples, users, config)
         _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
         for split in SPLITS:
             rows = examples[examples["split"] == split]
@@ -200,7 +201,7 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
                 write_records(tmp / f"{split}-{k:05d}.tfrecord.gz", rows, schema)
                 _count_labels(report, split, rows)
         log.info("pass 3: partition %d/%d written (%.0fs)", k + 1, partitions, time.time() - started)
-    if schema is None or report.data["examples"]["train"] == 0:
+    if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
     schema = _finish_schema(schema, tmp, vocab, config, report)
     schema.save(tmp / "schema.json")
@@ -314,12 +315,11 @@ FEATURE_DOCS = {
 }
 
 
-def _draft_schema(examples, users, config) -> sch.Schema:
-    """Features and labels present in the data (vocab sizes are filled in at the end)."""
+def _draft_schema(present: set[str], users, config) -> sch.Schema:
+    """Features and labels of the columns with values (vocab sizes are filled in at the end)."""
     features = []
-    present = set(examples.columns)
     for name, (kind, doc) in FEATURE_DOCS.items():
-        if name not in present or (name in ("query", "position") and not _has_values(examples[name])):
+        if name not in present and not name.startswith("hist_"):
             continue
         if name == "hist_categories" and "category" not in present:
             continue
@@ -350,14 +350,14 @@ def _draft_schema(examples, users, config) -> sch.Schema:
         )
     features[0].hash_buckets = config.user_hash_buckets
     labels = [sch.Label(name, "int64", 0, f"1 if the impression led to a {name}") for name in FUNNEL_LABELS]
-    if "rating" in present and examples["rating"].notna().any():
+    if "rating" in present:
         labels.append(sch.Label("rating", "float32", -1.0, "explicit rating, -1 where none"))
-    if "query_intent" in present and _has_values(examples["query_intent"]):
+    if "query_intent" in present:
         labels.append(
             sch.Label("query_intent", "string", "", "shopping intent of the query, '' outside search")
         )
     for name in ("truth_p_click", "truth_p_cvr"):
-        if name in present and examples[name].notna().any():
+        if name in present:
             labels.append(
                 sch.Label(name, "float32", -1.0, "simulator ground-truth probability, -1 if unknown")
             )
@@ -365,7 +365,11 @@ def _draft_schema(examples, users, config) -> sch.Schema:
 
 
 def _has_values(values: pd.Series) -> bool:
-    return bool(values.notna().any() and (values.astype(str) != "").any())
+    """Whether a column holds anything but missing values and empty strings or lists."""
+    values = values.dropna()
+    if values.dtype == object:
+        values = values[values.map(len) > 0]
+    return not values.empty
 
 
 def _accumulate(schema, train, vocab, numeric) -> None:
