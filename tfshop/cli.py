@@ -84,9 +84,16 @@ def cmd_inspect(args) -> None:
 
 
 def cmd_pipeline(args) -> None:
-    from tfshop.runner import PipelineConfig, run_pipeline
+    import dataclasses
 
-    run_pipeline(PipelineConfig.load(args.config), force=args.force)
+    from tfshop.runner import STAGES, PipelineConfig, run_pipeline
+
+    config = PipelineConfig.load(args.config)
+    stages = args.stages.split(",") if args.stages else config.stages
+    unknown = [s for s in stages if s not in (*STAGES, "read")]
+    if unknown:
+        raise TfshopError(f"--stages: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)}, read)")
+    run_pipeline(dataclasses.replace(config, stages=stages), force=args.force)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,8 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pipeline", help="run the stages of a pipeline config in its run directory")
     p.add_argument("--config", required=True)
+    p.add_argument("--stages", help="comma-separated stages to run instead of the config's list")
     p.add_argument("--force", action="store_true", help="redo stages whose output exists")
     p.set_defaults(func=cmd_pipeline)
+
+    for stage, text in (
+        ("train", "train the multi-task model"),
+        ("baselines", "train single-task baselines"),
+        ("evaluate", "evaluate on the test split"),
+        ("export", "export a SavedModel"),
+        ("score", "score test rows with the export in a fresh process"),
+    ):
+        p = sub.add_parser(stage, help=f"{text} (one stage of a pipeline config)")
+        p.add_argument("--config", required=True, help="pipeline config (run_dir, model, train, export ...)")
+        p.add_argument("--force", action="store_true", help="redo the stage if its output exists")
+        p.set_defaults(func=cmd_pipeline, stages=stage)
     return parser
 
 

@@ -2,24 +2,39 @@
 
 A stage whose output already exists is skipped (``force`` redoes it); stages talk only through
 files in the run directory. Stage timings are printed at the end.
+
+Run directory: ``shop/``, ``dataset/``, ``train/`` (model, logs, history), ``baselines/<output>/``
+(single-task models), ``eval/`` (report and plots), ``export.json`` (where the SavedModel went).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from tfshop.config import from_dict, load_yaml
 from tfshop.data.pipeline import InputConfig
 from tfshop.data.prepare import PrepareConfig
 from tfshop.data.simulate import SimulateConfig
+from tfshop.data.tabular import TabularConfig
+from tfshop.models.config import ModelConfig
+from tfshop.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
-Stage = Literal["simulate", "prepare", "read"]
-STAGES: tuple[str, ...] = ("simulate", "prepare", "read")
+Stage = Literal["simulate", "prepare", "read", "train", "baselines", "evaluate", "export", "score"]
+STAGES: tuple[str, ...] = ("simulate", "prepare", "train", "baselines", "evaluate", "export", "score")
+
+
+@dataclass
+class ExportConfig:
+    base: str = "saved_models"
+    name: str = "tfshop"
 
 
 @dataclass
@@ -31,40 +46,185 @@ class PipelineConfig:
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     input: InputConfig = field(default_factory=InputConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    baselines: list[str] = field(default_factory=lambda: ["ctr", "cvr", "ctcvr"])
+    export: ExportConfig = field(default_factory=ExportConfig)
+    tabular: TabularConfig | None = None  # a table of examples instead of a shop's events
 
     @classmethod
     def load(cls, path: str | Path) -> PipelineConfig:
-        return from_dict(cls, load_yaml(path), str(path))
+        """Reads a config; tabular file paths are taken relative to the config file."""
+        config = from_dict(cls, load_yaml(path), str(path))
+        if config.tabular is not None:
+            base = Path(path).parent
+            for split in ("train", "valid", "test"):
+                value = getattr(config.tabular, split)
+                if value:
+                    setattr(config.tabular, split, str(base / value))
+        return config
+
+
+class Run:
+    """The stages of one pipeline config over its run directory."""
+
+    def __init__(self, config: PipelineConfig):
+        self.config = config
+        self.dir = Path(config.run_dir)
+        self.shop, self.dataset = self.dir / "shop", self.dir / "dataset"
+        self.train_dir, self.eval_dir = self.dir / "train", self.dir / "eval"
+
+    def outputs(self) -> dict[str, Path | None]:
+        return {
+            "simulate": self.shop,
+            "prepare": self.dataset,
+            "read": None,
+            "train": self.train_dir / "model",
+            "baselines": self.dir / "baselines" / "done",
+            "evaluate": self.eval_dir / "eval_report.json",
+            "export": self.dir / "export.json",
+            "score": None,
+        }
+
+    def simulate(self) -> None:
+        from tfshop.data.simulate import simulate
+
+        simulate(self.config.simulate, self.shop, overwrite=True)
+
+    def prepare(self) -> None:
+        if self.config.tabular is not None:
+            from tfshop.data.tabular import prepare_tabular
+
+            prepare_tabular(self.config.tabular, self.dataset, overwrite=True)
+            return
+        from tfshop.data.prepare import prepare
+
+        prepare(self.shop, self.dataset, self.config.prepare, overwrite=True)
+
+    def read(self) -> None:
+        read_summary(self.dataset, self.config.input)
+
+    def train(self) -> None:
+        from tfshop.training.train import train
+
+        train(self.dataset, self.train_dir, self.config.model, self.config.train)
+
+    def baselines(self) -> None:
+        from tfshop.data.schema import Schema
+        from tfshop.evaluation.evaluate import single_task_config
+        from tfshop.training.train import train
+
+        schema = Schema.load(self.dataset)
+        for output in self._baseline_outputs(schema):
+            config, single_schema = single_task_config(self.config.model, output, schema)
+            log.info("baseline: single-task %s", output)
+            train(self.dataset, self.dir / "baselines" / output, config, self.config.train, single_schema)
+        (self.dir / "baselines" / "done").write_text("\n")
+
+    def _baseline_outputs(self, schema) -> list[str]:
+        from tfshop.models.multitask import output_names
+
+        available = output_names(schema, self.config.model)
+        return [o for o in self.config.baselines if o in available]
+
+    def evaluate(self) -> None:
+        from tfshop.evaluation.evaluate import evaluate, write_report
+        from tfshop.evaluation.plots import write_plots
+
+        model = load_keras(self.train_dir / "model")
+        singles = {
+            p.name: load_keras(p / "model")
+            for p in sorted((self.dir / "baselines").glob("*"))
+            if (p / "model").is_dir()
+        }
+        report = evaluate(self.dataset, model, self.config.model, singles)
+        write_report(report, self.eval_dir)
+        write_plots(self.eval_dir, self.train_dir / "history.json", model, self.dataset, self.config.model)
+
+    def export(self) -> None:
+        from tfshop.data.schema import Schema
+        from tfshop.export.saved_model import export
+
+        model = load_keras(self.train_dir / "model")
+        path = export(
+            model,
+            Schema.load(self.dataset),
+            self.config.export.base,
+            self.config.export.name,
+            warmup=sample_inputs(self.dataset, model, "valid", 32),
+        )
+        (self.dir / "export.json").write_text(json.dumps({"path": str(path)}) + "\n")
+        print(f"exported {path}")
+
+    def score(self) -> None:
+        score_real_requests(self)
 
 
 def run_pipeline(config: PipelineConfig, force: bool = False) -> dict[str, float]:
     """Runs the configured stages in order; returns seconds per stage (0 when skipped)."""
-    from tfshop.data.prepare import prepare
-    from tfshop.data.simulate import simulate
-
-    run = Path(config.run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    shop, dataset = run / "shop", run / "dataset"
-    steps = {
-        "simulate": (shop, lambda: simulate(config.simulate, shop, overwrite=True)),
-        "prepare": (dataset, lambda: prepare(shop, dataset, config.prepare, overwrite=True)),
-        "read": (None, lambda: read_summary(dataset, config.input)),
-    }
+    run = Run(config)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    outputs = run.outputs()
     timings = {}
     for stage in config.stages:
-        output, action = steps[stage]
+        output = outputs[stage]
         if output is not None and output.exists() and not force:
             log.info("stage %s: %s exists, skipped (use --force to redo)", stage, output)
             timings[stage] = 0.0
             continue
         started = time.time()
         log.info("stage %s: started", stage)
-        action()
+        getattr(run, stage)()
         timings[stage] = time.time() - started
     print("\nstage timings:")
     for stage, seconds in timings.items():
         print(f"  {stage:<10} {seconds:8.1f}s" + ("  (skipped)" if seconds == 0 else ""))
+    if (run.eval_dir / "eval_report.md").exists():
+        print(f"\ntest-split results ({run.eval_dir / 'eval_report.md'}):")
+        print((run.eval_dir / "eval_report.md").read_text())
+        print(f"model: {run.train_dir / 'model'}   plots: {run.eval_dir}")
+        print(f"TensorBoard: tensorboard --logdir {run.train_dir / 'logs'}")
     return timings
+
+
+def load_keras(path: Path):
+    import tf_keras as keras
+
+    import tfshop.models.multitask  # noqa: F401  (registers tfshop's layers for loading)
+
+    return keras.models.load_model(str(path))
+
+
+def sample_inputs(dataset: Path, model, split: str, rows: int) -> dict[str, np.ndarray]:
+    """The first ``rows`` rows of a split as the model's raw inputs."""
+    from tfshop.data.pipeline import make_dataset
+
+    features, _ = next(iter(make_dataset(dataset, split, InputConfig(batch_size=rows, deterministic=True))))
+    return {name: features[name].numpy() for name in model.input_names}
+
+
+def score_real_requests(run: Run, rows: int = 5) -> None:
+    """Scores test rows with the export in a fresh process and checks the in-memory scores."""
+    from tfshop.errors import TfshopError
+    from tfshop.export.verify import score_in_fresh_process
+
+    export = Path(json.loads((run.dir / "export.json").read_text())["path"])
+    model = load_keras(run.train_dir / "model")
+    inputs = sample_inputs(run.dataset, model, "test", rows)
+    served = score_in_fresh_process(export, inputs)
+    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
+    worst = max(float(np.max(np.abs(served[k] - expected[k]))) for k in expected)
+    if worst > 1e-5:
+        raise TfshopError(f"{export}: served scores differ from the trained model's by {worst:.2e}")
+    print(
+        f"\nscored {rows} test rows with {export} in a fresh TensorFlow process "
+        f"(max difference to the in-memory model {worst:.1e}):"
+    )
+    names = [k for k in sorted(served) if served[k].shape[-1] == 1]
+    print(f"  {'item':>8}" + "".join(f"{n:>10}" for n in names))
+    for i in range(rows):
+        item = inputs["item_id"][i].decode() if "item_id" in inputs else str(i)
+        print(f"  {item:>8}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
 
 
 def read_summary(dataset: Path, input_config: InputConfig) -> dict[str, dict[str, float]]:

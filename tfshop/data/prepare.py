@@ -207,6 +207,9 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     schema.save(tmp / "schema.json")
     stats = {
         "numeric": {f.name: numeric.summary(f.name) for f in schema.features_of_kind("numeric")},
+        "labels": {
+            lb.name: numeric.summary(f"label:{lb.name}") for lb in schema.labels if lb.dtype == "float32"
+        },
         "vocab": {
             f.name: {"size": f.vocab_size, "train_coverage": vocab.coverage(f.name, tmp / f.vocab)}
             for f in schema.features
@@ -382,8 +385,11 @@ def _accumulate(schema, train, vocab, numeric) -> None:
             )
         elif f.kind == "numeric":
             numeric.add(f.name, train[f.name])
-    if any(label.name == "query_intent" for label in schema.labels):
-        vocab.add("query_intent", train["query_intent"])
+    for label in schema.labels:
+        if label.name == "query_intent":
+            vocab.add("query_intent", train["query_intent"])
+        elif label.dtype == "float32":
+            numeric.add(f"label:{label.name}", train[label.name].where(train[label.name] != label.default))
 
 
 def _count_labels(report: Report, split: str, rows: pd.DataFrame) -> None:

@@ -1,0 +1,88 @@
+import json
+
+import pandas as pd
+import pytest
+
+from tests.conftest import real_dataset
+from tfshop.config import from_dict
+from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.schema import Schema
+from tfshop.data.tabular import TabularConfig, prepare_tabular
+from tfshop.errors import ConfigError, DataError
+
+FEATURES = [
+    {"name": "user", "kind": "id", "hash_buckets": 50},
+    {"name": "item", "kind": "id"},
+    {"name": "price", "kind": "numeric"},
+]
+TASKS = [{"name": "ctr", "label": "click"}, {"name": "cvr", "label": "buy", "parent": "ctr"}]
+
+
+def table(tmp_path, rows=None):
+    rows = rows or [("u1", "a", "1.5", 1, 0), ("u2", "b", "x", 0, 0), ("u3", "a", "", 1, 1)] * 10
+    path = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["user", "item", "price", "click", "buy"]).to_csv(path, index=False)
+    return path
+
+
+def config(path, **extra):
+    return from_dict(TabularConfig, {"train": str(path), "features": FEATURES, "tasks": TASKS, **extra})
+
+
+def test_single_file_is_split_and_bad_values_quarantined(tmp_path):
+    out = prepare_tabular(config(table(tmp_path), valid_fraction=0.1, test_fraction=0.2), tmp_path / "ds")
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert report["quarantined"] == {"unparseable price": 10}
+    assert sum(report["examples"].values()) == 20
+    assert report["examples"] == {k: len(list(_rows(out, k))) for k in ("train", "valid", "test")}
+    schema = Schema.load(out)
+    assert schema.feature("user").hash_buckets == 50 and schema.feature("user").vocab is None
+    assert schema.tasks[1].parent == "ctr"
+    assert not (out / "vocab" / "user.txt").exists()
+    prices = list(_rows(out, "train"))
+    assert {p for p in prices if p == p} == {1.5} and any(p != p for p in prices)  # blanks stay NaN
+
+
+def _rows(dataset, split):
+    for features, _ in make_dataset(dataset, split, InputConfig(batch_size=64)):
+        yield from features["price"].numpy().tolist()
+
+
+def test_errors(tmp_path):
+    path = table(tmp_path)
+    with pytest.raises(DataError, match="missing column 'colour' declared"):
+        prepare_tabular(config(path, features=[*FEATURES, {"name": "colour"}]), tmp_path / "a")
+    no_buys = table(tmp_path, [("u1", "a", "1", 1, 0)] * 20)
+    with pytest.raises(DataError, match="tasks.cvr: label 'buy' has no positive rows in train"):
+        prepare_tabular(config(no_buys), tmp_path / "b")
+    with pytest.raises(ConfigError, match="tasks.cvr.label: the label column is required"):
+        from_dict(TabularConfig, {"train": "x", "features": FEATURES, "tasks": [{"name": "cvr"}]})
+    with pytest.raises(ConfigError, match="kind: 'sequence' is not supported"):
+        prepare_tabular(config(path, features=[{"name": "item", "kind": "sequence"}]), tmp_path / "c")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_ali_ccp_sample(tmp_path):
+    folder = real_dataset("torch_rechub_samples")
+    features = [
+        {"name": "101", "kind": "id", "hash_buckets": 100},
+        {"name": "205", "kind": "id"},
+        {"name": "D508", "kind": "numeric"},
+    ]
+    cfg = from_dict(
+        TabularConfig,
+        {
+            "train": str(folder / "ali_ccp_train_sample.csv"),
+            "valid": str(folder / "ali_ccp_val_sample.csv"),
+            "test": str(folder / "ali_ccp_test_sample.csv"),
+            "features": features,
+            "tasks": [
+                {"name": "ctr", "label": "click"},
+                {"name": "cvr", "label": "purchase", "parent": "ctr"},
+            ],
+        },
+    )
+    out = prepare_tabular(cfg, tmp_path / "ds")
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert report["examples"] == {"train": 100, "valid": 50, "test": 50}
+    assert report["labels"]["train"] == {"click": 7.0, "purchase": 1.0}

@@ -1,0 +1,1 @@
+"""Evaluation: metrics per task, baselines, the oracle, and the report."""

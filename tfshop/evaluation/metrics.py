@@ -1,0 +1,47 @@
+"""Task metrics on numpy arrays (scikit-learn underneath), plus GAUC."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+
+
+def binary_metrics(y: np.ndarray, p: np.ndarray, users: np.ndarray | None = None) -> dict[str, float]:
+    """AUC, log-loss and (with ``users``) GAUC; AUC is NaN when only one class is present."""
+    y, p = np.asarray(y, dtype=float), np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+    out = {"count": int(len(y)), "positives": int(y.sum())}
+    out["auc"] = float(metrics.roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+    out["logloss"] = float(metrics.log_loss(y, p, labels=[0, 1])) if len(y) else float("nan")
+    if users is not None:
+        out["gauc"] = gauc(y, p, users)
+    return out
+
+
+def gauc(y: np.ndarray, p: np.ndarray, users: np.ndarray) -> float:
+    """Per-user AUC averaged with impression weights, over users who have both classes."""
+    frame = pd.DataFrame({"y": y, "p": p, "u": users})
+    total, weight = 0.0, 0
+    for _, group in frame.groupby("u", sort=False):
+        positives = group["y"].sum()
+        if 0 < positives < len(group):
+            total += metrics.roc_auc_score(group["y"], group["p"]) * len(group)
+            weight += len(group)
+    return total / weight if weight else float("nan")
+
+
+def multiclass_metrics(y: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    predicted = np.argmax(probabilities, axis=1)
+    return {
+        "count": int(len(y)),
+        "accuracy": float(metrics.accuracy_score(y, predicted)),
+        "macro_f1": float(metrics.f1_score(y, predicted, average="macro")),
+    }
+
+
+def regression_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    return {
+        "count": int(len(y)),
+        "rmse": float(np.sqrt(metrics.mean_squared_error(y, p))),
+        "mae": float(metrics.mean_absolute_error(y, p)),
+    }

@@ -1,0 +1,1 @@
+"""Export: SavedModels in TF Serving's layout, and checks that they serve."""

@@ -1,0 +1,147 @@
+"""The ``export`` stage: a trained model as a versioned SavedModel that TF Serving loads.
+
+Layout: ``<base>/<name>/<version>/`` (integer versions, the next one each export, written to a
+temporary directory and renamed) and ``<base>/models.config`` for ``--model_config_file``.
+Each version holds the schema in ``assets.extra/schema.json`` and, given sample rows, TF
+Serving's warm-up file ``assets.extra/tf_serving_warmup_requests`` (``PredictionLog`` records).
+
+Signatures, both returning a dict of named task outputs and taking no labels:
+
+* ``serving_default``: one named input per schema feature, raw values (strings, floats);
+  scalar features accept shape ``(batch,)`` or ``(batch, 1)``, sequences ``(batch, n)`` for any
+  ``n`` (cut or padded to the schema's ``max_len``);
+* ``predict_examples``: ``examples``, a batch of serialized ``tf.train.Example`` protos with the
+  same features, as prepare writes them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from tfshop.data.pipeline import parsing_spec
+from tfshop.data.schema import Schema
+from tfshop.data.tables import replace_dir
+
+TF_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
+
+
+class ServingModule(tf.Module):
+    """Wraps the Keras model with input reshaping for the serving signatures."""
+
+    def __init__(self, model: keras.Model, schema: Schema):
+        super().__init__()
+        self.model = model
+        self.features = [f for f in schema.features if f.name in model.input_names]
+        names = {f.name for f in self.features}
+        self.spec = {k: v for k, v in parsing_spec(schema).items() if k in names}
+
+    def _inputs(self, raw: dict) -> dict:
+        out = {}
+        for f in self.features:
+            x = tf.convert_to_tensor(raw[f.name])
+            if f.kind == "sequence":
+                x = tf.reshape(x, [tf.shape(x)[0], -1])[:, : f.max_len]
+                x = tf.pad(x, [[0, 0], [0, f.max_len - tf.shape(x)[1]]], constant_values="")
+            else:
+                x = tf.reshape(x, [-1])
+            out[f.name] = tf.cast(x, TF_DTYPES[f.dtype]) if f.dtype != "string" else x
+        return out
+
+    def serve(self, features: dict) -> dict:
+        return self.model(self._inputs(features), training=False)
+
+    def serve_examples(self, examples: tf.Tensor) -> dict:
+        parsed = tf.io.parse_example(examples, self.spec)
+        dense = {
+            k: tf.sparse.to_dense(v, default_value="") if isinstance(v, tf.SparseTensor) else v
+            for k, v in parsed.items()
+        }
+        return self.serve(dense)
+
+    def signatures(self) -> dict:
+        specs = {}
+        for f in self.features:
+            shape = [None, None] if f.kind == "sequence" else None
+            specs[f.name] = tf.TensorSpec(shape, TF_DTYPES[f.dtype], name=f.name)
+        return {
+            "serving_default": tf.function(self.serve).get_concrete_function(specs),
+            "predict_examples": tf.function(self.serve_examples).get_concrete_function(
+                tf.TensorSpec([None], tf.string, name="examples")
+            ),
+        }
+
+
+def next_version(model_dir: Path) -> int:
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export(
+    model: keras.Model,
+    schema: Schema,
+    base: str | Path = "saved_models",
+    name: str = "tfshop",
+    version: int | None = None,
+    warmup: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """Writes ``<base>/<name>/<version>/`` and ``<base>/models.config``; returns the version dir.
+
+    ``warmup``: raw input rows (as the serving signature takes them) for the warm-up requests.
+    """
+    model_dir = Path(base) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    version = version or next_version(model_dir)
+    target = model_dir / str(version)
+    tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+    try:
+        module = ServingModule(model, schema)
+        tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        (tmp / "assets.extra").mkdir()
+        schema.save(tmp / "assets.extra" / "schema.json")
+        if warmup is not None:
+            write_warmup_requests(tmp / "assets.extra" / "tf_serving_warmup_requests", name, warmup)
+        replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    write_models_config(Path(base))
+    return target
+
+
+def write_warmup_requests(path: Path, model_name: str, rows: dict[str, np.ndarray], batch: int = 8) -> int:
+    """TF Serving warm-up: ``PredictionLog`` records of ``serving_default`` requests over ``rows``."""
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    total = len(next(iter(rows.values())))
+    count = 0
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for start in range(0, total, batch):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default")
+            )
+            for key, values in rows.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(values[start : start + batch]))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+            count += 1
+    return count
+
+
+def write_models_config(base: Path) -> Path:
+    """TF Serving's model config listing every model under ``base`` (paths as /models/<name>)."""
+    models = [
+        d.name for d in sorted(base.iterdir()) if d.is_dir() and any(p.name.isdigit() for p in d.iterdir())
+    ]
+    entries = "".join(
+        f'  config {{\n    name: "{m}"\n    base_path: "/models/{m}"\n    model_platform: "tensorflow"\n  }}\n'
+        for m in models
+    )
+    path = base / "models.config"
+    path.write_text(f"model_config_list {{\n{entries}}}\n")
+    return path

@@ -1,0 +1,62 @@
+"""Scoring an export in a fresh Python process that imports only TensorFlow and TF Text.
+
+This is what TF Serving has: the stock ops and tensorflow-text's; no tfshop, no TFRS.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tfshop.errors import TfshopError
+
+_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (its ops, as stock TF Serving links them)
+
+export, inputs, outputs = sys.argv[1:4]
+data = np.load(inputs)
+signature = tf.saved_model.load(export).signatures["serving_default"]
+result = signature(**{name: tf.constant(data[name]) for name in data.files})
+leaked = sorted(m for m in ("tfshop", "tensorflow_recommenders") if m in sys.modules)
+if leaked:
+    sys.exit(f"the export needed {leaked} to load")
+np.savez(outputs, **{name: value.numpy() for name, value in result.items()})
+"""
+
+
+def score_in_fresh_process(
+    export_dir: str | Path, inputs: dict[str, np.ndarray], timeout: float = 300
+) -> dict[str, np.ndarray]:
+    """Runs ``serving_default`` of ``export_dir`` on ``inputs`` in a new interpreter."""
+    with tempfile.TemporaryDirectory() as scratch:
+        request, response = Path(scratch) / "inputs.npz", Path(scratch) / "outputs.npz"
+        np.savez(request, **{k: _plain(v) for k, v in inputs.items()})
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_USE_LEGACY_KERAS", "PYTHONPATH"))}
+        result = subprocess.run(
+            [sys.executable, "-c", _SCRIPT, str(export_dir), str(request), str(response)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
+        if result.returncode != 0:
+            raise TfshopError(
+                f"{export_dir}: scoring in a fresh process failed: "
+                f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}"
+            )
+        with np.load(response) as data:
+            return {name: data[name] for name in data.files}
+
+
+def _plain(values: np.ndarray) -> np.ndarray:
+    """Object arrays of bytes (as TensorFlow returns strings) as fixed-width bytes for npz."""
+    values = np.asarray(values)
+    return values.astype(bytes) if values.dtype == object else values

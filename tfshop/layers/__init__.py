@@ -1,0 +1,1 @@
+"""Serialisable Keras layers of tfshop (all registered under the ``tfshop`` package name)."""

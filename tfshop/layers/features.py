@@ -1,0 +1,55 @@
+"""Raw feature values to vectors, inside the graph."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class NumericEmbedding(keras.layers.Layer):
+    """A number as ``[standardised value, embedding of its quantile bucket]``.
+
+    NaN (or a missing value) becomes 0 after standardisation and gets a bucket of its own, so a
+    bad input never turns the scores into NaN.
+    """
+
+    def __init__(self, mean: float, std: float, boundaries: list[float], dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.mean, self.std, self.boundaries, self.dim = float(mean), float(std), list(boundaries), dim
+        self.embedding = keras.layers.Embedding(len(self.boundaries) + 2, dim)
+
+    def call(self, x):
+        x = tf.reshape(tf.cast(x, tf.float32), [-1])
+        missing = tf.math.is_nan(x)
+        value = tf.where(missing, 0.0, (x - self.mean) / max(self.std, 1e-6))
+        bucket = tf.raw_ops.Bucketize(input=tf.where(missing, 0.0, x), boundaries=self.boundaries) + 1
+        bucket = tf.where(missing, 0, bucket)
+        return tf.concat([value[:, None], self.embedding(bucket)], axis=-1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "mean": self.mean,
+            "std": self.std,
+            "boundaries": self.boundaries,
+            "dim": self.dim,
+        }
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class MaskedMean(keras.layers.Layer):
+    """Mean of the vectors at positions whose id is not 0 (padding); zeros when all are."""
+
+    def call(self, inputs):
+        vectors, ids = inputs
+        mask = tf.cast(ids > 0, vectors.dtype)[..., None]
+        return tf.reduce_sum(vectors * mask, axis=1) / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class NotPadding(keras.layers.Layer):
+    """``ids > 0`` as a boolean mask."""
+
+    def call(self, ids):
+        return ids > 0

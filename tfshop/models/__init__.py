@@ -1,0 +1,1 @@
+"""Keras models built from the schema and a model config."""

@@ -1,0 +1,49 @@
+"""The model config: towers, multi-task block and heads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class ModelConfig:
+    """Sizes and choices of the multi-task model; every knob has a default."""
+
+    block: Literal["shared_bottom", "mmoe", "ple"] = "mmoe"
+    tasks: list[str] = field(default_factory=list)  # schema tasks to train; empty = all
+    loss_weights: dict[str, float] = field(default_factory=dict)  # per output, over schema weights
+    esmm: bool = True  # with ctr and cvr (parent ctr): output ctcvr = ctr * cvr on all impressions
+    embedding_dim: int = 16
+    text_dim: int = 32
+    text_buckets: int = 50_000
+    attention_units: int = 32
+    expert_units: list[int] = field(default_factory=lambda: [64, 32])
+    num_experts: int = 4
+    ple_levels: int = 2
+    shared_experts: int = 2
+    task_experts: int = 1
+    tower_units: list[int] = field(default_factory=lambda: [32])
+    dropout: float = 0.0  # on the concatenated features, during training
+    embedding_l2: float = 0.0  # L2 penalty on the rows of id/categorical embedding tables a batch uses
+    exclude_features: list[str] = field(default_factory=list)  # schema features the model ignores
+
+    def validate(self) -> None:
+        for name in (
+            "embedding_dim",
+            "text_dim",
+            "text_buckets",
+            "attention_units",
+            "num_experts",
+            "ple_levels",
+            "shared_experts",
+            "task_experts",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be positive")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout: must be in [0, 1)")
+        if self.embedding_l2 < 0:
+            raise ValueError("embedding_l2: must be >= 0")
+        if not self.expert_units:
+            raise ValueError("expert_units: needs at least one layer")

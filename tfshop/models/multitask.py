@@ -1,0 +1,179 @@
+"""The multi-task model: raw inputs → feature towers → multi-task block → one named head per task.
+
+Built as a Keras functional model from the schema, the dataset's vocabularies and statistics,
+and a :class:`ModelConfig`. All lookups happen inside the graph, so the model takes the raw
+values the input pipeline yields and that a serving client sends.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras as keras
+
+from tfshop.data.schema import Feature, Schema, Task
+from tfshop.errors import ConfigError
+from tfshop.layers.attention import TargetAttention
+from tfshop.layers.experts import MultiGateMixtureOfExperts, ProgressiveLayeredExtraction, SharedBottom
+from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding
+from tfshop.layers.text import HashedBagOfWords
+from tfshop.models.config import ModelConfig
+
+TF_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
+HISTORY_OF = {"hist_item_ids": "item_id", "hist_categories": "category"}
+
+
+def model_tasks(schema: Schema, config: ModelConfig) -> list[Task]:
+    """The schema tasks this model trains, in schema order."""
+    known = {t.name: t for t in schema.tasks}
+    for name in config.tasks:
+        if name not in known:
+            raise ConfigError(f"model.tasks: no task {name!r} in the schema (tasks: {', '.join(known)})")
+    return [t for t in schema.tasks if not config.tasks or t.name in config.tasks]
+
+
+def esmm_pair(tasks: list[Task], config: ModelConfig) -> tuple[str, str] | None:
+    """(ctr task, cvr task) when the model should output their product ``ctcvr``."""
+    names = {t.name for t in tasks}
+    for task in tasks:
+        if config.esmm and task.type == "binary" and task.parent in names:
+            return task.parent, task.name
+    return None
+
+
+def output_names(schema: Schema, config: ModelConfig) -> list[str]:
+    tasks = model_tasks(schema, config)
+    return [t.name for t in tasks] + (["ctcvr"] if esmm_pair(tasks, config) else [])
+
+
+class _Encoders:
+    """Creates, once per vocabulary, the lookup and embedding layers features share."""
+
+    def __init__(self, data_dir: Path, dim: int, l2: float):
+        self.data_dir, self.dim = data_dir, dim
+        self.regularizer = keras.regularizers.L2(l2) if l2 else None
+        self.layers: dict[str, tuple[keras.layers.Layer, keras.layers.Layer]] = {}
+
+    def ids_and_embedding(self, feature: Feature):
+        key = feature.vocab or f"hash:{feature.name}"
+        if key not in self.layers:
+            name = Path(key).stem if feature.vocab else feature.name
+            if feature.hash_buckets:
+                lookup = keras.layers.Hashing(feature.hash_buckets, name=f"{name}_hash")
+                size = feature.hash_buckets
+            else:
+                lookup = keras.layers.StringLookup(
+                    vocabulary=str(self.data_dir / feature.vocab),
+                    mask_token="",
+                    num_oov_indices=feature.num_oov_buckets,
+                    name=f"{name}_lookup",
+                )
+                size = feature.vocab_size + feature.num_oov_buckets + 1
+            embedding = keras.layers.Embedding(
+                size, self.dim, activity_regularizer=self.regularizer, name=f"{name}_embedding"
+            )
+            self.layers[key] = (lookup, embedding)
+        return self.layers[key]
+
+
+def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None = None) -> keras.Model:
+    """The functional multi-task model for the dataset at ``data_dir``."""
+    data_dir = Path(data_dir)
+    schema = schema or Schema.load(data_dir)
+    stats = json.loads((data_dir / "stats.json").read_text())
+    label_stats = stats.get("labels", {})
+    stats = stats["numeric"]
+    tasks = model_tasks(schema, config)
+    if not tasks:
+        raise ConfigError("model: no tasks to train (the schema has none, or model.tasks selects none)")
+    features = [f for f in schema.features if f.name not in config.exclude_features]
+    inputs = {
+        f.name: keras.Input(
+            shape=(f.max_len,) if f.kind == "sequence" else (), dtype=TF_DTYPES[f.dtype], name=f.name
+        )
+        for f in features
+    }
+    encoders = _Encoders(data_dir, config.embedding_dim, config.embedding_l2)
+    text = HashedBagOfWords(config.text_buckets, config.text_dim, name="words")  # one word space for all text
+    vectors, ids = {}, {}
+    for f in features:
+        x = inputs[f.name]
+        if f.kind in ("id", "categorical", "sequence"):
+            lookup, embedding = encoders.ids_and_embedding(f)
+            ids[f.name] = lookup(x)
+            vectors[f.name] = embedding(ids[f.name])
+        elif f.kind == "numeric":
+            s = stats.get(f.name, {})
+            vectors[f.name] = NumericEmbedding(
+                s.get("mean", 0.0),
+                s.get("std", 1.0),
+                s.get("quantiles", []),
+                config.embedding_dim,
+                name=f"{f.name}_numeric",
+            )(x)
+        elif f.kind == "text":
+            vectors[f.name] = text(x)
+    parts = [vectors[f.name] for f in features if f.kind != "sequence"]
+    parts += [
+        MaskedMean(name=f"{f.name}_pool")([vectors[f.name], ids[f.name]])
+        for f in features
+        if f.kind == "sequence" and f.name not in HISTORY_OF
+    ]
+    parts += _history(vectors, ids, config)
+    shared = keras.layers.Concatenate(name="features")(parts)
+    if config.dropout:
+        shared = keras.layers.Dropout(config.dropout, name="feature_dropout")(shared)
+    per_task = _block(config, len(tasks))(shared)
+    outputs = {}
+    for task, x in zip(tasks, per_task):
+        for i, units in enumerate(config.tower_units):
+            x = keras.layers.Dense(units, activation="relu", name=f"{task.name}_tower_{i}")(x)
+        outputs[task.name] = _head(task, x, label_stats.get(task.label, {}).get("mean", 0.0))
+    pair = esmm_pair(tasks, config)
+    if pair:
+        outputs["ctcvr"] = keras.layers.Multiply(name="ctcvr")([outputs[pair[0]], outputs[pair[1]]])
+    return keras.Model(inputs, outputs, name=f"tfshop_{config.block}")
+
+
+def _history(vectors, ids, config: ModelConfig) -> list:
+    """DIN pooling of the behaviour history, with the candidate item as the query."""
+    history = [name for name in HISTORY_OF if name in vectors and HISTORY_OF[name] in vectors]
+    if not history:
+        return []
+    keys = _sum([vectors[name] for name in history], "history_vectors")
+    query = _sum([vectors[HISTORY_OF[name]] for name in history], "candidate_vector")
+    mask = NotPadding(name="history_mask")(ids[history[0]])
+    return [TargetAttention(config.attention_units, name="history_attention")([query, keys, mask])]
+
+
+def _sum(tensors: list, name: str):
+    return tensors[0] if len(tensors) == 1 else keras.layers.Add(name=name)(tensors)
+
+
+def _block(config: ModelConfig, num_tasks: int) -> keras.layers.Layer:
+    if config.block == "shared_bottom":
+        return SharedBottom(num_tasks, config.expert_units, name="shared_bottom")
+    if config.block == "mmoe":
+        return MultiGateMixtureOfExperts(num_tasks, config.num_experts, config.expert_units, name="mmoe")
+    return ProgressiveLayeredExtraction(
+        num_tasks,
+        config.ple_levels,
+        config.shared_experts,
+        config.task_experts,
+        config.expert_units,
+        name="ple",
+    )
+
+
+def _head(task: Task, x, label_mean: float):
+    if task.type == "binary":
+        return keras.layers.Dense(1, activation="sigmoid", name=task.name)(x)
+    if task.type == "multiclass":
+        return keras.layers.Dense(task.num_classes, activation="softmax", name=task.name)(x)
+    if task.type == "regression":  # starts at the train mean, so early errors stay small
+        return keras.layers.Dense(
+            1, bias_initializer=keras.initializers.Constant(label_mean), name=task.name
+        )(x)
+    raise ConfigError(f"tasks.{task.name}: type {task.type!r} has no head in the multi-task model yet")

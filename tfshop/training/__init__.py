@@ -1,0 +1,1 @@
+"""Training: targets and losses per task, callbacks, and the ``train`` stage."""
