@@ -138,10 +138,10 @@ def write_models_config(base: Path) -> Path:
     models = [
         d.name for d in sorted(base.iterdir()) if d.is_dir() and any(p.name.isdigit() for p in d.iterdir())
     ]
-    entries = "".join(
-        f'  config {{\n    name: "{m}"\n    base_path: "/models/{m}"\n    model_platform: "tensorflow"\n  }}\n'
-        for m in models
+    entry = (
+        '  config {{\n    name: "{0}"\n    base_path: "/models/{0}"\n    model_platform: "tensorflow"\n  }}\n'
     )
+    entries = "".join(entry.format(m) for m in models)
     path = base / "models.config"
     path.write_text(f"model_config_list {{\n{entries}}}\n")
     return path
