@@ -192,7 +192,7 @@ def load_keras(path: Path):
 
     import tfshop.models.multitask  # noqa: F401  (registers tfshop's layers for loading)
 
-    return keras.models.load_model(str(path))
+    return keras.models.load_model(str(path), compile=False)
 
 
 def sample_inputs(dataset: Path, model, split: str, rows: int) -> dict[str, np.ndarray]:

@@ -44,7 +44,10 @@ def test_bots_and_duplicates():
     normal = pd.DataFrame(
         {"user_id": "human", "item_id": "i", "timestamp": range(0, 40_000, 100), "behavior": "click"}
     )
-    bot = pd.DataFrame({"user_id": "bot", "item_id": "i", "timestamp": range(500), "behavior": "click"})
+    # 500 clicks in 500 seconds across a clock-hour boundary (250 in each hour).
+    bot = pd.DataFrame(
+        {"user_id": "bot", "item_id": "i", "timestamp": range(3350, 3850), "behavior": "click"}
+    )
     shown = bot.assign(behavior="impression")
     events = pd.concat([normal, bot, shown, normal.head(3)], ignore_index=True)
     peaks = find_bots(events, max_actions_per_hour=300)

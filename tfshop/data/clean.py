@@ -6,6 +6,7 @@ write it to the quarantine and count it in the report.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from tfshop.data.tables import BEHAVIORS, EVENT_OPTIONAL, EVENT_REQUIRED, as_strings, check_columns
@@ -54,12 +55,16 @@ def split_valid_events(
 
 
 def find_bots(events: pd.DataFrame, max_actions_per_hour: int) -> pd.Series:
-    """Users whose non-impression actions in one clock hour exceed the limit, with that peak."""
-    actions = events[events["behavior"] != "impression"]
+    """Users with more than the limit of non-impression actions within any 3,600 seconds,
+    with their peak count (a sliding window, so bursts across a clock hour are caught)."""
+    actions = events.loc[events["behavior"] != "impression", ["user_id", "timestamp"]]
     if actions.empty:
         return pd.Series(dtype="int64")
-    per_hour = actions.groupby(["user_id", actions["timestamp"] // 3600]).size()
-    peak = per_hour.groupby(level=0).max()
+    codes, users = pd.factorize(actions["user_id"])
+    key = np.sort(codes.astype("int64") * np.int64(2**33) + actions["timestamp"].to_numpy())
+    in_window = np.searchsorted(key, key + 3600, side="left") - np.arange(len(key))
+    peak = pd.Series(in_window).groupby(key // np.int64(2**33)).max()
+    peak.index = users[peak.index]
     return peak[peak > max_actions_per_hour]
 
 

@@ -121,7 +121,10 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
         for f in features
         if f.kind == "sequence" and f.name not in HISTORY_OF
     ]
-    parts += _history(vectors, ids, config)
+    history = _history(vectors, ids, config)
+    if history is not None:
+        parts.append(history[0])
+    parts += _matches(vectors, history)
     shared = keras.layers.Concatenate(name="features")(parts)
     if config.dropout:
         shared = keras.layers.Dropout(config.dropout, name="feature_dropout")(shared)
@@ -137,15 +140,30 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     return keras.Model(inputs, outputs, name=f"tfshop_{config.block}")
 
 
-def _history(vectors, ids, config: ModelConfig) -> list:
-    """DIN pooling of the behaviour history, with the candidate item as the query."""
+def _matches(vectors, history) -> list:
+    """Explicit cosine interactions: query words vs title words, pooled history vs candidate."""
+    out = []
+    if "query" in vectors and "title" in vectors:
+        out.append(
+            keras.layers.Dot(axes=1, normalize=True, name="query_title_match")(
+                [vectors["query"], vectors["title"]]
+            )
+        )
+    if history is not None:
+        out.append(keras.layers.Dot(axes=1, normalize=True, name="history_item_match")(list(history)))
+    return out
+
+
+def _history(vectors, ids, config: ModelConfig):
+    """(DIN pooling of the behaviour history with the candidate as query, candidate vector)."""
     history = [name for name in HISTORY_OF if name in vectors and HISTORY_OF[name] in vectors]
     if not history:
-        return []
+        return None
     keys = _sum([vectors[name] for name in history], "history_vectors")
-    query = _sum([vectors[HISTORY_OF[name]] for name in history], "candidate_vector")
+    candidate = _sum([vectors[HISTORY_OF[name]] for name in history], "candidate_vector")
     mask = NotPadding(name="history_mask")(ids[history[0]])
-    return [TargetAttention(config.attention_units, name="history_attention")([query, keys, mask])]
+    pooled = TargetAttention(config.attention_units, name="history_attention")([candidate, keys, mask])
+    return pooled, candidate
 
 
 def _sum(tensors: list, name: str):
