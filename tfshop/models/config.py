@@ -24,8 +24,8 @@ class ModelConfig:
     shared_experts: int = 2
     task_experts: int = 1
     tower_units: list[int] = field(default_factory=lambda: [32])
-    dropout: float = 0.0  # on the concatenated features, during training
-    embedding_l2: float = 0.0  # L2 penalty on the rows of id/categorical embedding tables a batch uses
+    dropout: float = 0.2  # on the concatenated features, during training
+    embedding_l2: float = 1e-4  # L2 penalty on the rows of id/categorical embedding tables a batch uses
     exclude_features: list[str] = field(default_factory=list)  # schema features the model ignores
 
     def validate(self) -> None:
