@@ -39,6 +39,15 @@ def test_whole_pipeline_then_resume(tmp_path, capsys):
     assert (run / "eval" / "calibration.png").stat().st_size > 1000
     assert json.loads((run / "export.json").read_text())["path"].endswith("shop/1")
     assert any((run / "train" / "logs" / "train").iterdir())
+    # The item embedding is in TensorBoard's projector, one labelled row per embedding row.
+    logs = run / "train" / "logs"
+    assert 'metadata_path: "item_metadata.tsv"' in (logs / "projector_config.pbtxt").read_text()
+    rows = (logs / "item_metadata.tsv").read_text().splitlines()
+    assert rows[0] == "item_id\ttitle" and rows[3].split("\t")[1]  # a real item with its title
+    import tensorflow as tf
+
+    [(name, shape)] = [v for v in tf.train.list_variables(str(logs)) if v[0].startswith("item_embedding")]
+    assert shape[0] == len(rows) - 1
 
     # A second run skips every stage whose output exists (score writes none, so it runs again).
     again = run_pipeline(config)

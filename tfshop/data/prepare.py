@@ -204,6 +204,7 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
     schema = _finish_schema(schema, tmp, vocab, config, report)
+    _write_item_titles(schema, tmp, items)
     schema.save(tmp / "schema.json")
     stats = {
         "numeric": {f.name: numeric.summary(f.name) for f in schema.features_of_kind("numeric")},
@@ -420,6 +421,19 @@ def _finish_schema(schema, folder, vocab, config, report) -> sch.Schema:
     schema.tasks = _default_tasks(schema, folder, vocab, report)
     schema.validate()
     return schema
+
+
+def _write_item_titles(schema: sch.Schema, folder: Path, items: pd.DataFrame | None) -> None:
+    """``vocab/item_id_titles.txt``: each item vocabulary line's title (for the embedding projector)."""
+    if (
+        items is None
+        or "title" not in items
+        or not any(f.name == "item_id" and f.vocab for f in schema.features)
+    ):
+        return
+    ids = (folder / "vocab" / "item_id.txt").read_text(encoding="utf-8").splitlines()
+    titles = items["title"].reindex(ids).fillna("").str.replace(r"\s+", " ", regex=True)
+    (folder / "vocab" / "item_id_titles.txt").write_text("".join(f"{t}\n" for t in titles), encoding="utf-8")
 
 
 def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:

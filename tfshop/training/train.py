@@ -3,7 +3,8 @@
 Writes into ``out``: ``model/`` (Keras SavedModel), ``history.json`` (per-epoch losses and
 metrics), ``model_config.json``, TensorBoard logs under ``logs/`` (each output's loss and
 metric as its own scalar, weight histograms), the best weights under ``best/`` and a
-BackupAndRestore directory so a killed run resumes from its last epoch.
+BackupAndRestore directory so a killed run resumes from its last epoch, and the item embedding
+for TensorBoard's projector, labelled with item titles.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model
+from tfshop.training.projector import write_item_projector
 from tfshop.training.targets import Targets
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,7 @@ def train(
         known = ", ".join(k for k in history.history if k.startswith("val_"))
         raise ConfigError(f"train.monitor: {monitor!r} is not a validation metric (known: {known})")
     model.load_weights(str(out / "best" / "weights"))  # the epoch with the best validation score
+    write_item_projector(model, data_dir, schema, out / "logs")
     _save(model, out, history, model_config, config, monitor, time.time() - started)
     return model
 

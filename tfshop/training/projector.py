@@ -1,0 +1,38 @@
+"""The item embedding in TensorBoard's projector, labelled with item ids and titles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras as keras
+from tensorboard.plugins import projector
+
+from tfshop.data.schema import Schema
+
+LAYER = "item_id_embedding"
+
+
+def write_item_projector(model: keras.Model, data_dir: Path, schema: Schema, logs: Path) -> bool:
+    """Checkpoint of the item embedding + ``item_metadata.tsv`` + projector config in ``logs``."""
+    item = next((f for f in schema.features if f.name == "item_id" and f.vocab), None)
+    if item is None or LAYER not in [layer.name for layer in model.layers]:
+        return False
+    ids = (data_dir / item.vocab).read_text(encoding="utf-8").splitlines()
+    titles_file = data_dir / "vocab" / "item_id_titles.txt"
+    titles = titles_file.read_text(encoding="utf-8").splitlines() if titles_file.exists() else [""] * len(ids)
+    rows = (
+        [("[padding]", "")]
+        + [(f"[oov {i}]", "") for i in range(item.num_oov_buckets)]
+        + list(zip(ids, titles))
+    )
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "item_metadata.tsv").write_text("item_id\ttitle\n" + "".join(f"{i}\t{t}\n" for i, t in rows))
+    weights = tf.Variable(model.get_layer(LAYER).embeddings)
+    tf.train.Checkpoint(item_embedding=weights).save(str(logs / "item_embedding.ckpt"))
+    config = projector.ProjectorConfig()
+    embedding = config.embeddings.add()
+    embedding.tensor_name = "item_embedding/.ATTRIBUTES/VARIABLE_VALUE"
+    embedding.metadata_path = "item_metadata.tsv"
+    projector.visualize_embeddings(str(logs), config)
+    return True
