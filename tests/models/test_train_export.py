@@ -98,3 +98,17 @@ def test_export_keeps_user_ids_out(small_dataset, small_shop, tmp_path, mmoe):
     assert any(
         "i1" in p.read_text().split() for p in items
     )  # item vocabulary is there (a check that can fail)
+
+
+def test_learned_uncertainty_weights(small_dataset, tmp_path):
+    config = TrainConfig(
+        epochs=2, batch_size=256, steps_per_epoch=10, verbose=0, loss_weighting="uncertainty"
+    )
+    model = train(small_dataset, tmp_path / "run", ModelConfig(block="shared_bottom"), config)
+    epochs = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    weights = {k: v for k, v in epochs.items() if k.startswith("weight_")}
+    assert set(weights) == {f"weight_{o}" for o in ("ctr", "cvr", "rating", "intent", "ctcvr")}
+    assert any(abs(v[-1] - 1.0) > 1e-3 for v in weights.values())  # the weights were learnt
+    assert "val_ctr_auc" in epochs and "objective" in epochs
+    assert not any("log_var" in w.name for w in load_keras(tmp_path / "run" / "model").weights)
+    assert set(model.output_names) == {"ctr", "cvr", "rating", "intent", "ctcvr"}

@@ -28,6 +28,7 @@ from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model
 from tfshop.training.projector import write_item_projector
 from tfshop.training.targets import Targets
+from tfshop.training.uncertainty import UncertaintyWeighted
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class TrainConfig:
     shuffle_buffer: int = 50_000
     steps_per_epoch: int = 0  # 0 = one pass over the train split
     strategy: Literal["default", "mirrored"] = "default"
+    loss_weighting: Literal["fixed", "uncertainty"] = "fixed"  # uncertainty: learnt per-output weights
     seed: int = 0
     verbose: int = 2
 
@@ -79,9 +81,13 @@ def train(
         model = build_model(data_dir, model_config, schema)
         targets = Targets(data_dir, schema, model_config)
         steps = config.steps_per_epoch or _steps(data_dir, config.batch_size)
-        model.compile(
-            optimizer=keras.optimizers.Adam(_learning_rate(config, steps)), **targets.compile_args()
+        compile_args = targets.compile_args()
+        trainer = (
+            UncertaintyWeighted(model, compile_args["loss"])
+            if config.loss_weighting == "uncertainty"
+            else model
         )
+        trainer.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)), **compile_args)
     train_ds = make_dataset(
         data_dir,
         "train",
@@ -97,7 +103,7 @@ def train(
     valid_ds = make_dataset(data_dir, "valid", InputConfig(batch_size=4096), schema)
     monitor = config.monitor or _default_monitor(targets)
     started = time.time()
-    history = model.fit(
+    history = trainer.fit(
         train_ds.map(targets, num_parallel_calls=tf.data.AUTOTUNE),
         validation_data=valid_ds.map(targets, num_parallel_calls=tf.data.AUTOTUNE),
         epochs=config.epochs,
@@ -109,7 +115,7 @@ def train(
     if monitor not in history.history:
         known = ", ".join(k for k in history.history if k.startswith("val_"))
         raise ConfigError(f"train.monitor: {monitor!r} is not a validation metric (known: {known})")
-    model.load_weights(str(out / "best" / "weights"))  # the epoch with the best validation score
+    trainer.load_weights(str(out / "best" / "weights"))  # the epoch with the best validation score
     write_item_projector(model, data_dir, schema, out / "logs")
     _save(model, out, history, model_config, config, monitor, time.time() - started)
     return model
