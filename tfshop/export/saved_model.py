@@ -24,11 +24,9 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfshop.data.pipeline import parsing_spec
+from tfshop.data.pipeline import TF_DTYPES, parsing_spec
 from tfshop.data.schema import Schema
 from tfshop.data.tables import replace_dir
-
-TF_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
 
 
 class ServingModule(tf.Module):

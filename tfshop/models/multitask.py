@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import tensorflow as tf
 import tf_keras as keras
 
+from tfshop.data.pipeline import TF_DTYPES
 from tfshop.data.schema import Feature, Schema, Task
 from tfshop.errors import ConfigError
 from tfshop.layers.attention import TargetAttention
@@ -21,7 +21,6 @@ from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding
 from tfshop.layers.text import HashedBagOfWords
 from tfshop.models.config import ModelConfig
 
-TF_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
 HISTORY_OF = {"hist_item_ids": "item_id", "hist_categories": "category"}
 
 
