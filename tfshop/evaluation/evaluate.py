@@ -20,8 +20,6 @@ from tfshop.evaluation.metrics import binary_metrics, multiclass_metrics, regres
 from tfshop.models.config import ModelConfig
 from tfshop.training.targets import Targets
 
-HEADLINE = {"binary": "auc", "multiclass": "macro_f1", "regression": "rmse"}
-
 
 def collect(model: keras.Model, data_dir: Path, split: str, targets: Targets, schema: Schema) -> dict:
     """Predictions, targets, weights, user ids and ground truth for a whole split."""
