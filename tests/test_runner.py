@@ -57,3 +57,16 @@ def test_whole_pipeline_then_resume(tmp_path, capsys):
     capsys.readouterr()
     assert main(["-q", "pipeline", "--config", str(config_file), "--stages", "trian"]) == 2
     assert "unknown stage 'trian'" in capsys.readouterr().err
+
+
+def test_demo_config_documents_every_knob():
+    """pipelines/configs/demo.yaml is the reference of every knob: it must list them all."""
+    import dataclasses
+
+    from tests.conftest import REPO
+
+    demo = yaml.safe_load((REPO / "pipelines" / "configs" / "demo.yaml").read_text())
+    config = PipelineConfig.load(REPO / "pipelines" / "configs" / "demo.yaml")
+    for section in ("simulate", "prepare", "input", "model", "train", "export"):
+        fields = {f.name for f in dataclasses.fields(getattr(config, section))}
+        assert fields == set(demo[section]), f"{section}: {fields ^ set(demo[section])}"
