@@ -96,6 +96,12 @@ def cmd_pipeline(args) -> None:
     run_pipeline(dataclasses.replace(config, stages=stages), force=args.force)
 
 
+def cmd_serve(args) -> None:
+    from tfshop.serving.server import serve
+
+    serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfshop", description=__doc__.splitlines()[0])
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -151,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", required=True, help="pipeline config (run_dir, model, train, export ...)")
         p.add_argument("--force", action="store_true", help="redo the stage if its output exists")
         p.set_defaults(func=cmd_pipeline, stages=stage)
+
+    from tfshop.serving.server import add_serve_flags
+
+    p = sub.add_parser("serve", help="serve SavedModels over TF Serving's REST and gRPC APIs")
+    add_serve_flags(p)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -27,6 +27,7 @@ import tf_keras as keras
 from tfshop.data.pipeline import TF_DTYPES, parsing_spec
 from tfshop.data.schema import Schema
 from tfshop.data.tables import replace_dir
+from tfshop.export.contract import check_contract
 
 
 class ServingModule(tf.Module):
@@ -90,6 +91,8 @@ def export(
 ) -> Path:
     """Writes ``<base>/<name>/<version>/`` and ``<base>/models.config``; returns the version dir.
 
+    The version appears only once it meets TF Serving's contract (``tfshop.export.contract``).
+
     ``warmup``: raw input rows (as the serving signature takes them) for the warm-up requests.
     """
     model_dir = Path(base) / name
@@ -104,6 +107,7 @@ def export(
         schema.save(tmp / "assets.extra" / "schema.json")
         if warmup is not None:
             write_warmup_requests(tmp / "assets.extra" / "tf_serving_warmup_requests", name, warmup)
+        check_contract(tmp)
         replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,163 @@
+"""Request decoding, batching and the export contract, without a server."""
+
+import threading
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfshop.errors import ConfigError, TfshopError
+from tfshop.export.contract import check_contract
+from tfshop.serving.batching import Batcher, BatchingOptions
+from tfshop.serving.status import ServingError
+from tfshop.serving.tensors import SignatureSpec, from_json, rows_from_json, to_json
+
+SPEC = SignatureSpec(
+    "serving_default",
+    {
+        "item_id": tf.TensorSpec(None, tf.string, "item_id"),
+        "price": tf.TensorSpec(None, tf.float32, "price"),
+        "hist": tf.TensorSpec([None, None], tf.string, "hist"),
+    },
+    {"ctr": tf.TensorSpec([None, 1], tf.float32, "ctr")},
+)
+
+
+def refused(call, *fragments):
+    with pytest.raises(ServingError) as err:
+        call()
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    for fragment in fragments:
+        assert fragment in err.value.message
+    return err.value
+
+
+def test_json_values_become_typed_arrays():
+    strings = from_json("hist", [["a", {"b64": "/w=="}], ["é", ""]], tf.string)
+    assert strings.shape == (2, 2) and strings[0, 1] == b"\xff" and strings[1, 0] == "é".encode()
+    assert to_json(strings) == [["a", {"b64": "/w=="}], ["é", ""]]
+    floats = from_json("price", [1, 2.5, float("nan")], tf.float32)
+    assert floats.dtype == np.float32 and np.isnan(floats[2])
+    refused(lambda: from_json("price", ["1.5"], tf.float32), "'price'", "text", "float32")
+    refused(lambda: from_json("price", [True], tf.float32), "'price'", "boolean")
+    refused(lambda: from_json("n", [2.5], tf.int64), "'n'", "int64")
+    refused(lambda: from_json("n", [2**70], tf.int64), "'n'", "out of range")
+    refused(lambda: from_json("hist", [["a"], ["a", "b"]], tf.string), "'hist'", "ragged")
+    refused(lambda: from_json("hist", [{"b64": "%%"}], tf.string), "'hist'", "base64")
+
+
+def test_row_and_columnar_requests_agree():
+    rows = {"instances": [{"item_id": "i1", "price": 1.0, "hist": ["a", "b"]}] * 3}
+    columns = {"inputs": {"item_id": ["i1"] * 3, "price": [1.0] * 3, "hist": [["a", "b"]] * 3}}
+    by_row, by_column = rows_from_json(rows, SPEC), rows_from_json(columns, SPEC)
+    for name in SPEC.inputs:
+        np.testing.assert_array_equal(by_row[name], by_column[name])
+    assert SPEC.check(by_row, max_rows=3) == 3
+
+
+def test_bad_requests_name_the_input():
+    good = {"item_id": ["i1"], "price": [1.0], "hist": [["a"]]}
+    refused(lambda: rows_from_json({"inputs": good, "instances": []}, SPEC), "exactly one")
+    refused(lambda: rows_from_json({"inputs": {**good, "colour": ["red"]}}, SPEC), "'colour'")
+    refused(lambda: rows_from_json({"instances": [{"item_id": "i1"}, {"price": 1.0}]}, SPEC), "missing")
+    only_two = {"inputs": {"item_id": ["i"], "price": [1.0]}}
+    refused(lambda: SPEC.check(rows_from_json(only_two, SPEC), 9), "missing input 'hist'")
+    arrays = rows_from_json({"inputs": {**good, "price": [1.0, 2.0]}}, SPEC)
+    refused(lambda: SPEC.check(arrays, 9), "batch size")
+    refused(
+        lambda: SPEC.check(rows_from_json({"inputs": good}, SPEC), max_rows=0), "'item_id'", "over the limit"
+    )
+    arrays = rows_from_json({"inputs": {**good, "hist": ["a"]}}, SPEC)
+    refused(lambda: SPEC.check(arrays, 9), "'hist'", "shape")
+
+
+def test_batcher_merges_concurrent_requests_and_splits_the_answers():
+    calls = []
+
+    def run(inputs):
+        calls.append(len(inputs["x"]))
+        if (inputs["x"] == 3).any():
+            raise ValueError("request 3 is bad")
+        return {"double": inputs["x"] * 2}
+
+    batcher = Batcher(
+        run, BatchingOptions(max_batch_size=64, batch_timeout_micros=200_000, num_batch_threads=1)
+    )
+    results, start = {}, threading.Barrier(8)
+
+    def client(i):
+        start.wait()
+        try:
+            results[i] = batcher.submit({"x": np.full((i + 1, 2), i, np.float32)}, i + 1)
+        except ValueError as err:
+            results[i] = err
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    assert len(calls) < 16  # merged (a failed merge is rerun request by request)
+    assert isinstance(results.pop(3), ValueError)  # the bad request fails alone
+    for i, out in results.items():
+        np.testing.assert_array_equal(out["double"], np.full((i + 1, 2), 2 * i))
+    # Once closed, requests are still answered (alone).
+    np.testing.assert_array_equal(batcher.submit({"x": np.ones((1, 2))}, 1)["double"], [[2, 2]])
+
+
+def test_batcher_refuses_when_the_queue_is_full():
+    release = threading.Event()
+
+    def run(inputs):
+        release.wait()
+        return {"y": inputs["x"]}
+
+    batcher = Batcher(run, BatchingOptions(max_batch_size=1, max_enqueued_batches=2, num_batch_threads=1))
+    outcomes = []
+
+    def client(x):
+        try:
+            outcomes.append(batcher.submit({"x": np.array([x])}, 1)["y"][0])
+        except ServingError as err:
+            outcomes.append(err.message)
+
+    first = threading.Thread(target=client, args=(1,))
+    first.start()
+    while batcher._queue.qsize():  # the worker holds the first request
+        pass
+    waiting = [threading.Thread(target=client, args=(x,)) for x in (2, 3)]
+    for t in waiting:
+        t.start()
+    while batcher._queue.qsize() < 2:
+        pass
+    with pytest.raises(ServingError) as full:
+        batcher.submit({"x": np.array([4])}, 1)
+    assert full.value.code == grpc.StatusCode.UNAVAILABLE
+    release.set()
+    for t in [first, *waiting]:
+        t.join()
+    batcher.close()
+    assert sorted(outcomes) == [1, 2, 3]
+
+
+def test_batching_parameters_file(tmp_path):
+    path = tmp_path / "batching.config"
+    path.write_text("max_batch_size { value: 16 }\nbatch_timeout_micros { value: 500 }\n")
+    assert BatchingOptions.from_file(path) == BatchingOptions(max_batch_size=16, batch_timeout_micros=500)
+    path.write_text("max_batch_size { value: 16 }\npad_variable_length_inputs: true\n")
+    with pytest.raises(ConfigError, match="pad_variable_length_inputs"):
+        BatchingOptions.from_file(path)
+
+
+def test_contract_refuses_python_callbacks(tmp_path):
+    class Scorer(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": tf.py_function(lambda v: v * 2, [x], tf.float32)}
+
+    module = Scorer()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
+    with pytest.raises(TfshopError, match="PyFunc"):
+        check_contract(tmp_path / "1")

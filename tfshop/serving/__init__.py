@@ -1,0 +1,1 @@
+"""An embedded model server that speaks TF Serving's REST and gRPC APIs, and its client."""

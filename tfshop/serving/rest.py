@@ -1,0 +1,140 @@
+"""TF Serving's REST API over HTTP/1.1 (keep-alive), one thread per connection.
+
+    GET  /v1/models/{name}[/versions/{v}|/labels/{label}]            model status
+    GET  /v1/models/{name}[/versions/{v}|/labels/{label}]/metadata   signatures
+    POST /v1/models/{name}[/versions/{v}|/labels/{label}]:predict    scores
+
+Names and labels from the URL are only looked up among the configured models; they never
+reach the file system.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+from google.protobuf import json_format
+
+from tfshop.serving.service import Service
+from tfshop.serving.status import ServingError, invalid, not_found
+from tfshop.serving.tensors import rows_from_json, to_json
+
+log = logging.getLogger(__name__)
+
+_URL = re.compile(
+    r"^/v1/models/(?P<name>[A-Za-z0-9_.\-]+)"
+    r"(?:/versions/(?P<version>\d{1,18})|/labels/(?P<label>[A-Za-z0-9_.\-]+))?"
+    r"(?P<verb>/metadata|:predict|:classify|:regress)?$"
+)
+
+
+def _proto_json(message) -> dict:
+    return json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+class RestHandler(BaseHTTPRequestHandler):
+    """Routes one request to the ``Service``; every failure becomes ``{"error": ...}``."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "tfshop-serving"
+    service: Service  # set on the subclass made by ``make_rest_server``
+
+    def do_GET(self) -> None:
+        self._answer(self._get)
+
+    def do_POST(self) -> None:
+        self._answer(self._post)
+
+    def _answer(self, route) -> None:
+        try:
+            status, body = route(*self._parse_url())
+        except ServingError as err:
+            status, body = err.http_status, {"error": err.message}
+        except Exception as err:  # noqa: BLE001  (a failing request never takes the server down)
+            log.exception("REST request %s failed", self.path)
+            status, body = 500, {"error": f"internal error: {type(err).__name__}: {err}"}
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _parse_url(self):
+        match = _URL.match(self.path.split("?", 1)[0])
+        if not match:
+            self._discard_body()
+            raise not_found(f"no such resource: {self.path[:200]}")
+        version = int(match["version"]) if match["version"] else None
+        return match["name"], version, match["label"], match["verb"] or ""
+
+    def _get(self, name, version, label, verb):
+        if verb == "/metadata":
+            model, signatures = self.service.metadata(name, version, label)
+            spec = {"name": name, "signature_name": "", "version": str(model.version)}
+            return 200, {"model_spec": spec, "metadata": {"signature_def": _proto_json(signatures)}}
+        if verb:
+            raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f"use POST for {verb}")
+        return 200, _proto_json(self.service.status(name, version, label))
+
+    def _post(self, name, version, label, verb):
+        body = self._read_json()
+        if verb != ":predict":
+            raise ServingError(
+                grpc.StatusCode.UNIMPLEMENTED, f"POST {verb or 'without a verb'} is not served"
+            )
+        if not isinstance(body, dict):
+            raise invalid("the request body must be a JSON object")
+        signature = body.get("signature_name", "")
+        if not isinstance(signature, str):
+            raise invalid("'signature_name' must be text")
+        result = self.service.predict(
+            name, version, label, signature, lambda spec: rows_from_json(body, spec)
+        )
+        outputs = {k: to_json(v) for k, v in result.outputs.items()}
+        single = next(iter(outputs.values())) if len(outputs) == 1 else None
+        if "instances" in body:
+            rows = len(next(iter(result.outputs.values())))
+            by_row = [{k: v[i] for k, v in outputs.items()} for i in range(rows)] if single is None else None
+            predictions = single if single is not None else by_row
+            return 200, {"predictions": predictions}
+        return 200, {"outputs": single if single is not None else outputs}
+
+    def _read_json(self):
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.close_connection = True
+            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "a Content-Length header is required")
+        if int(length) > self.service.limits.max_request_bytes:
+            self.close_connection = True
+            raise ServingError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"request body of {length} bytes is over the limit of {self.service.limits.max_request_bytes}",
+            )
+        raw = self.rfile.read(int(length))
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise invalid(f"malformed JSON: {err}") from None
+
+    def _discard_body(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        if length.isdigit() and int(length) <= self.service.limits.max_request_bytes:
+            self.rfile.read(int(length))
+        else:
+            self.close_connection = True
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002  (the base class's name)
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def make_rest_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
+    handler = type("BoundRestHandler", (RestHandler,), {"service": service})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,128 @@
+"""The embedded model server: model manager + REST + gRPC, started and stopped together.
+
+``tfshop serve`` takes TF Serving's flag names (``--model_name``, ``--model_base_path``,
+``--model_config_file``, ``--port``, ``--rest_api_port``, ``--file_system_poll_wait_seconds``,
+``--enable_batching``, ``--batching_parameters_file``), so scripts written for
+``tensorflow_model_server`` run unchanged. It binds to 127.0.0.1 unless ``--host`` says
+otherwise; port 0 picks a free port.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+from tfshop.errors import ConfigError
+from tfshop.serving.batching import BatchingOptions
+from tfshop.serving.grpc_api import make_grpc_server
+from tfshop.serving.models import ModelManager, ModelSource, read_model_config
+from tfshop.serving.rest import make_rest_server
+from tfshop.serving.service import Limits, Service
+
+log = logging.getLogger(__name__)
+
+
+class ModelServer:
+    """Serves ``sources`` over REST and gRPC until ``stop``; usable as a context manager."""
+
+    def __init__(
+        self,
+        sources: list[ModelSource],
+        host: str = "127.0.0.1",
+        rest_port: int = 8501,
+        grpc_port: int = 8500,
+        batching: BatchingOptions | None = None,
+        limits: Limits = Limits(),
+        poll_seconds: float = 1.0,
+    ):
+        self.manager = ModelManager(sources, batching)
+        self.service = Service(self.manager, limits)
+        self.host, self.poll_seconds = host, poll_seconds
+        self._rest = make_rest_server(self.service, host, rest_port)
+        self._grpc, self.grpc_port = make_grpc_server(self.service, host, grpc_port)
+        self.rest_port = self._rest.server_address[1]
+        self._rest_thread = threading.Thread(target=self._rest.serve_forever, name="rest", daemon=True)
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rest_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    def start(self) -> ModelServer:
+        self.manager.poll()
+        self.manager.start(self.poll_seconds)
+        self._rest_thread.start()
+        self._grpc.start()
+        log.info("serving REST on %s, gRPC on %s", self.rest_url, self.grpc_target)
+        return self
+
+    def stop(self) -> None:
+        self._rest.shutdown()
+        self._rest.server_close()
+        self._grpc.stop(grace=5).wait()
+        self.manager.stop()
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def sources_from_flags(model_name: str, model_base_path: str | None, model_config_file: str | None):
+    if bool(model_base_path) == bool(model_config_file):
+        raise ConfigError("give exactly one of --model_base_path or --model_config_file")
+    if model_config_file:
+        return read_model_config(model_config_file)
+    return [ModelSource(model_name, Path(model_base_path).resolve())]
+
+
+def serve(args) -> None:
+    """``tfshop serve``: runs until SIGINT or SIGTERM."""
+    batching = None
+    if args.enable_batching:
+        batching = (
+            BatchingOptions.from_file(args.batching_parameters_file)
+            if args.batching_parameters_file
+            else BatchingOptions()
+        )
+    elif args.batching_parameters_file:
+        raise ConfigError("--batching_parameters_file needs --enable_batching")
+    limits = Limits(args.max_request_rows, args.max_request_bytes, args.max_concurrent_requests)
+    server = ModelServer(
+        sources_from_flags(args.model_name, args.model_base_path, args.model_config_file),
+        host=args.host,
+        rest_port=args.rest_api_port,
+        grpc_port=args.port,
+        batching=batching,
+        limits=limits,
+        poll_seconds=args.file_system_poll_wait_seconds,
+    )
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    with server:
+        print(f"serving REST on {server.rest_url} and gRPC on {server.grpc_target}", flush=True)
+        stopped.wait()
+    print("server stopped", flush=True)
+
+
+def add_serve_flags(parser) -> None:
+    """TF Serving's flags (same names and meaning), plus tfshop's bind address and limits."""
+    parser.add_argument("--model_name", default="default", help="with --model_base_path")
+    parser.add_argument("--model_base_path", help="folder of integer version directories")
+    parser.add_argument("--model_config_file", help="text ModelServerConfig (several models, labels)")
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
+    parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="0: never re-poll")
+    parser.add_argument("--enable_batching", action="store_true", help="server-side dynamic batching")
+    parser.add_argument("--batching_parameters_file", help="max_batch_size { value: 64 } ... per line")
+    parser.add_argument("--max_request_rows", type=int, default=Limits.max_request_rows)
+    parser.add_argument("--max_request_bytes", type=int, default=Limits.max_request_bytes)
+    parser.add_argument("--max_concurrent_requests", type=int, default=Limits.max_concurrent_requests)

@@ -1,0 +1,93 @@
+"""What the REST and gRPC front ends share: predict, model status and metadata, and the limits."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tfshop.serving.models import LoadedVersion, ModelManager
+from tfshop.serving.status import invalid, unavailable
+from tfshop.serving.tensors import SignatureSpec
+
+Arrays = dict[str, np.ndarray]
+DEFAULT_SIGNATURE = "serving_default"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request size limits and how many requests may run at once (the rest wait, then get 503)."""
+
+    max_request_rows: int = 4096
+    max_request_bytes: int = 64 << 20
+    max_concurrent_requests: int = 32
+    queue_timeout_seconds: float = 30.0
+
+
+@dataclass
+class Prediction:
+    model: LoadedVersion
+    signature: str
+    outputs: Arrays
+
+
+class Service:
+    """Resolves requests against the model manager and runs them within the limits."""
+
+    def __init__(self, manager: ModelManager, limits: Limits = Limits()):
+        self.manager, self.limits = manager, limits
+        self._slots = threading.BoundedSemaphore(limits.max_concurrent_requests)
+
+    def predict(
+        self,
+        name: str,
+        version: int | None,
+        label: str | None,
+        signature: str,
+        decode: Callable[[SignatureSpec], Arrays],
+        output_filter: list[str] | None = None,
+    ) -> Prediction:
+        """``decode`` turns the request body into arrays once the signature is known."""
+        model = self.manager.resolve(name, version, label)
+        signature = signature or DEFAULT_SIGNATURE
+        spec = model.spec(signature)
+        inputs = decode(spec)
+        rows = spec.check(inputs, self.limits.max_request_rows)
+        unknown = sorted(set(output_filter or ()) - set(spec.outputs))
+        if unknown:
+            raise invalid(f"output_filter names no output of {signature!r}: {unknown[0]!r}")
+        if not self._slots.acquire(timeout=self.limits.queue_timeout_seconds):
+            raise unavailable("the server is busy: too many requests in flight")
+        try:
+            outputs = model.predict(signature, inputs, rows)
+        finally:
+            self._slots.release()
+        if output_filter:
+            outputs = {k: v for k, v in outputs.items() if k in output_filter}
+        return Prediction(model, signature, outputs)
+
+    def status(self, name: str, version: int | None = None, label: str | None = None):
+        """A ``GetModelStatusResponse``."""
+        from tensorflow_serving.apis import get_model_status_pb2, status_pb2
+
+        states = self.manager.states(name, version, label)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for number, state in states.items():
+            response.model_version_status.add(
+                version=number,
+                state=get_model_status_pb2.ModelVersionStatus.State.Value(state.state),
+                status=status_pb2.StatusProto(error_code=2 if state.error else 0, error_message=state.error),
+            )
+        return response
+
+    def metadata(self, name: str, version: int | None = None, label: str | None = None):
+        """The resolved version and its ``SignatureDefMap``."""
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        model = self.manager.resolve(name, version, label)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        for key, signature_def in model.signature_defs.items():
+            signatures.signature_def[key].CopyFrom(signature_def)
+        return model, signatures

@@ -1,0 +1,174 @@
+"""Request tensors: JSON and ``TensorProto`` to NumPy and back, checked against a signature.
+
+JSON follows TF Serving's REST API: nested lists, strings as UTF-8 text or ``{"b64": ...}`` for
+bytes, the row format (``instances``: one entry per example) and the columnar format
+(``inputs``: one entry per input). Every bad value is refused with a message naming the input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from tfshop.serving.status import invalid
+
+
+@dataclass(frozen=True)
+class SignatureSpec:
+    """A signature's named inputs and outputs, read from its ``SignatureDef``."""
+
+    name: str
+    inputs: dict[str, tf.TensorSpec]
+    outputs: dict[str, tf.TensorSpec]
+
+    @classmethod
+    def from_proto(cls, name: str, signature_def) -> SignatureSpec:
+        def specs(infos) -> dict[str, tf.TensorSpec]:
+            return {
+                key: tf.TensorSpec(tf.TensorShape(info.tensor_shape), tf.dtypes.as_dtype(info.dtype), key)
+                for key, info in sorted(infos.items())
+            }
+
+        return cls(name, specs(signature_def.inputs), specs(signature_def.outputs))
+
+    def dtype(self, name: str) -> tf.DType:
+        if name not in self.inputs:
+            raise invalid(f"signature {self.name!r} has no input {name!r} (inputs: {', '.join(self.inputs)})")
+        return self.inputs[name].dtype
+
+    def check(self, arrays: dict[str, np.ndarray], max_rows: int) -> int:
+        """Checks names, shapes and batch sizes; returns the number of rows."""
+        for name in sorted(arrays):
+            self.dtype(name)
+        rows = {}
+        for name, spec in self.inputs.items():
+            if name not in arrays:
+                raise invalid(f"missing input {name!r} for signature {self.name!r}")
+            array = arrays[name]
+            if array.ndim == 0 or not spec.shape.is_compatible_with(array.shape):
+                raise invalid(f"input {name!r}: shape {list(array.shape)} does not fit {spec.shape}")
+            rows[name] = array.shape[0]
+        if len(set(rows.values())) > 1:
+            raise invalid(f"inputs disagree on the batch size: {rows}")
+        batch = next(iter(rows.values()), 0)
+        if batch == 0:
+            raise invalid("empty batch: every input has 0 rows")
+        if batch > max_rows:
+            name = next(iter(rows))
+            raise invalid(f"input {name!r}: batch of {batch} rows is over the limit of {max_rows}")
+        return batch
+
+
+def from_json(name: str, value: Any, dtype: tf.DType) -> np.ndarray:
+    """A JSON value (nested lists of scalars) as an array of ``dtype``."""
+    shape = _shape(name, value)
+    leaves = [_leaf(name, v, dtype) for v in _flatten(value)]
+    if dtype == tf.string:
+        array = np.empty(len(leaves), dtype=object)
+        array[:] = leaves
+    else:
+        try:
+            array = np.array(leaves, dtype=dtype.as_numpy_dtype)
+        except OverflowError:
+            raise invalid(f"input {name!r}: a value is out of range for {dtype.name}") from None
+    return array.reshape(shape)
+
+
+def from_proto(name: str, proto, dtype: tf.DType) -> np.ndarray:
+    """A ``TensorProto`` as an array, refused unless it has exactly ``dtype``."""
+    if proto.dtype != dtype.as_datatype_enum:
+        got = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "no dtype"
+        raise invalid(f"input {name!r}: {got} given, the signature takes {dtype.name}")
+    try:
+        return tf.make_ndarray(proto)
+    except (ValueError, TypeError) as err:
+        raise invalid(f"input {name!r}: unreadable tensor ({err})") from None
+
+
+def to_json(array: np.ndarray) -> Any:
+    """An array as nested lists; bytes as text when they are UTF-8, else ``{"b64": ...}``."""
+    if array.dtype == object or array.dtype.kind == "S":
+        return np.vectorize(_text_or_b64, otypes=[object])(array).tolist()
+    return array.tolist()
+
+
+def rows_from_json(body: dict, spec: SignatureSpec) -> dict[str, np.ndarray]:
+    """The ``instances`` (row) or ``inputs`` (columnar) part of a predict request as arrays."""
+    has_rows, has_columns = "instances" in body, "inputs" in body
+    if has_rows == has_columns:
+        raise invalid("the request needs exactly one of 'instances' (row format) or 'inputs' (columnar)")
+    single = next(iter(spec.inputs)) if len(spec.inputs) == 1 else None
+    if has_columns:
+        columns = body["inputs"]
+        if single and not (isinstance(columns, dict) and single in columns):
+            columns = {single: columns}
+        elif not isinstance(columns, dict):
+            raise invalid("'inputs' must name each input: the signature takes several")
+    else:
+        instances = body["instances"]
+        if not isinstance(instances, list):
+            raise invalid("'instances' must be a list with one entry per example")
+        if single and not all(isinstance(row, dict) and single in row for row in instances):
+            instances = [{single: row} for row in instances]
+        if not all(isinstance(row, dict) for row in instances):
+            raise invalid("each instance must name each input: the signature takes several")
+        names = {key for row in instances for key in row}
+        missing = sorted(n for n in names if any(n not in row for row in instances))
+        if missing:
+            raise invalid(f"input {missing[0]!r} is missing from some instances")
+        columns = {n: [row[n] for row in instances] for n in names}
+    return {name: from_json(name, value, spec.dtype(name)) for name, value in columns.items()}
+
+
+def _shape(name: str, value: Any) -> list[int]:
+    if not isinstance(value, list):
+        return []
+    shapes = [_shape(name, v) for v in value]
+    if any(s != shapes[0] for s in shapes[1:]):
+        raise invalid(f"input {name!r}: ragged lists; every row needs the same length")
+    return [len(value), *(shapes[0] if shapes else [])]
+
+
+def _flatten(value: Any):
+    if isinstance(value, list):
+        for v in value:
+            yield from _flatten(v)
+    else:
+        yield value
+
+
+def _leaf(name: str, value: Any, dtype: tf.DType):
+    if dtype == tf.string:
+        if isinstance(value, str):
+            return value.encode()
+        if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
+            try:
+                return base64.b64decode(value["b64"], validate=True)
+            except binascii.Error:
+                raise invalid(f"input {name!r}: bad base64") from None
+    elif dtype == tf.bool:
+        if isinstance(value, bool):
+            return value
+    elif not isinstance(value, bool) and isinstance(value, (int, float) if dtype.is_floating else int):
+        return value
+    raise invalid(f"input {name!r}: {json_type(value)} given where the signature takes {dtype.name}")
+
+
+def json_type(value: Any) -> str:
+    return {str: "text", bool: "a boolean", int: "an integer", float: "a number", dict: "an object"}.get(
+        type(value), "null" if value is None else type(value).__name__
+    )
+
+
+def _text_or_b64(value: bytes | str):
+    if isinstance(value, str):
+        return value
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        return {"b64": base64.b64encode(value).decode()}
