@@ -58,6 +58,7 @@ class Client(ABC):
                 raise ClientError("UNAVAILABLE", f"model {self.model_name!r} not available after {timeout}s")
             time.sleep(0.2)
 
+    @abstractmethod
     def close(self) -> None:
         """Releases connections."""
 
@@ -97,7 +98,7 @@ class RestClient(Client):
         url = self._model_url(version, label)
         body = {
             "signature_name": signature_name,
-            "inputs": {k: to_json(np.asarray(v)) for k, v in inputs.items()},
+            "inputs": {k: to_json(v) for k, v in inputs.items()},
         }
         outputs = self._call("POST", f"{url}:predict", body)["outputs"]
         dtypes = self._dtypes(url, signature_name)

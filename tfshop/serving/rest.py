@@ -110,11 +110,12 @@ class RestHandler(BaseHTTPRequestHandler):
         if length is None or not length.isdigit():
             self.close_connection = True
             raise ServingError(grpc.StatusCode.INVALID_ARGUMENT, "a Content-Length header is required")
-        if int(length) > self.service.limits.max_request_bytes:
+        limit = self.service.limits.max_request_bytes
+        if int(length) > limit:
             self.close_connection = True
             raise ServingError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"request body of {length} bytes is over the limit of {self.service.limits.max_request_bytes}",
+                f"request body of {length} bytes is over the limit of {limit}",
             )
         raw = self.rfile.read(int(length))
         try:

@@ -34,11 +34,11 @@ class ModelServer:
         rest_port: int = 8501,
         grpc_port: int = 8500,
         batching: BatchingOptions | None = None,
-        limits: Limits = Limits(),
+        limits: Limits | None = None,
         poll_seconds: float = 1.0,
     ):
         self.manager = ModelManager(sources, batching)
-        self.service = Service(self.manager, limits)
+        self.service = Service(self.manager, limits or Limits())
         self.host, self.poll_seconds = host, poll_seconds
         self._rest = make_rest_server(self.service, host, rest_port)
         self._grpc, self.grpc_port = make_grpc_server(self.service, host, grpc_port)

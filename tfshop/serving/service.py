@@ -36,7 +36,7 @@ class Prediction:
 class Service:
     """Resolves requests against the model manager and runs them within the limits."""
 
-    def __init__(self, manager: ModelManager, limits: Limits = Limits()):
+    def __init__(self, manager: ModelManager, limits: Limits):
         self.manager, self.limits = manager, limits
         self._slots = threading.BoundedSemaphore(limits.max_concurrent_requests)
 

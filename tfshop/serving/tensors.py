@@ -90,8 +90,9 @@ def from_proto(name: str, proto, dtype: tf.DType) -> np.ndarray:
         raise invalid(f"input {name!r}: unreadable tensor ({err})") from None
 
 
-def to_json(array: np.ndarray) -> Any:
+def to_json(array: np.ndarray | bytes | float) -> Any:
     """An array as nested lists; bytes as text when they are UTF-8, else ``{"b64": ...}``."""
+    array = np.asarray(array)
     if array.dtype == object or array.dtype.kind == "S":
         return np.vectorize(_text_or_b64, otypes=[object])(array).tolist()
     return array.tolist()
