@@ -25,10 +25,21 @@ def test_whole_pipeline_then_resume(tmp_path, capsys):
     )
     config = PipelineConfig.load(config_file)
     timings = run_pipeline(config)
-    assert list(timings) == ["simulate", "prepare", "train", "baselines", "evaluate", "export", "score"]
+    assert list(timings) == [
+        "simulate",
+        "prepare",
+        "train",
+        "baselines",
+        "evaluate",
+        "export",
+        "score",
+        "serve",
+    ]
     assert all(seconds > 0 for seconds in timings.values())
     out = capsys.readouterr().out
     assert "scored 5 test rows with" in out and "| ctr | auc |" in out
+    assert "as served (version 1) over each protocol" in out
+    assert len([line for line in out.splitlines() if line.split()[1:2] in (["http"], ["grpc"])]) == 10
     run = tmp_path / "run"
     report = json.loads((run / "eval" / "eval_report.json").read_text())
     assert set(report) == {"ctr", "cvr", "rating", "intent", "ctcvr"}
@@ -49,9 +60,9 @@ def test_whole_pipeline_then_resume(tmp_path, capsys):
     [(name, shape)] = [v for v in tf.train.list_variables(str(logs)) if v[0].startswith("item_embedding")]
     assert shape[0] == len(rows) - 1
 
-    # A second run skips every stage whose output exists (score writes none, so it runs again).
+    # A second run skips every stage whose output exists (score and serve write none: they run again).
     again = run_pipeline(config)
-    assert {stage for stage, seconds in again.items() if seconds > 0} == {"score"}
+    assert {stage for stage, seconds in again.items() if seconds > 0} == {"score", "serve"}
     assert main(["-q", "export", "--config", str(config_file), "--force"]) == 0
     assert (tmp_path / "saved_models" / "shop" / "2").is_dir()
     capsys.readouterr()

@@ -27,8 +27,17 @@ from tfshop.models.config import ModelConfig
 from tfshop.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
-Stage = Literal["simulate", "prepare", "read", "train", "baselines", "evaluate", "export", "score"]
-STAGES: tuple[str, ...] = ("simulate", "prepare", "train", "baselines", "evaluate", "export", "score")
+Stage = Literal["simulate", "prepare", "read", "train", "baselines", "evaluate", "export", "score", "serve"]
+STAGES: tuple[str, ...] = (
+    "simulate",
+    "prepare",
+    "train",
+    "baselines",
+    "evaluate",
+    "export",
+    "score",
+    "serve",
+)
 
 
 @dataclass
@@ -84,6 +93,7 @@ class Run:
             "evaluate": self.eval_dir / "eval_report.json",
             "export": self.dir / "export.json",
             "score": None,
+            "serve": None,
         }
 
     def simulate(self) -> None:
@@ -159,6 +169,9 @@ class Run:
     def score(self) -> None:
         score_real_requests(self)
 
+    def serve(self) -> None:
+        serve_real_requests(self)
+
 
 def run_pipeline(config: PipelineConfig, force: bool = False) -> dict[str, float]:
     """Runs the configured stages in order; returns seconds per stage (0 when skipped)."""
@@ -225,6 +238,40 @@ def score_real_requests(run: Run, rows: int = 5) -> None:
     for i in range(rows):
         item = inputs["item_id"][i].decode() if "item_id" in inputs else str(i)
         print(f"  {item:>8}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
+
+
+def serve_real_requests(run: Run, rows: int = 5) -> None:
+    """Serves the export with ``tfshop serve`` and queries it over REST and gRPC with the client."""
+    from tfshop.errors import TfshopError
+    from tfshop.serving.client import connect
+    from tfshop.serving.process import server_process
+
+    export = Path(json.loads((run.dir / "export.json").read_text())["path"])
+    model = load_keras(run.train_dir / "model")
+    inputs = sample_inputs(run.dataset, model, "test", rows)
+    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
+    name = export.parent.name
+    with server_process(export.parent, name, run.dir / "serve.log") as (rest_url, grpc_url):
+        print(f"\nserving {export.parent} as {name!r}: REST {rest_url}, gRPC {grpc_url}")
+        answers = {}
+        for url in (rest_url, grpc_url):
+            with connect(url, name) as client:
+                version = client.wait_until_available()
+                answers[url.split(":")[0]] = client.predict(inputs, version=version)
+    for protocol, served in answers.items():
+        worst = max(float(np.max(np.abs(served[k] - expected[k]))) for k in expected)
+        if worst > 1e-5:
+            raise TfshopError(f"{protocol}: served scores differ from the trained model's by {worst:.2e}")
+    names = [k for k in sorted(expected) if expected[k].shape[-1] == 1]
+    print(f"scores of {rows} test rows, as served (version {version}) over each protocol:")
+    print(f"  {'item':>8} {'via':>5}" + "".join(f"{n:>10}" for n in names))
+    for i in range(rows):
+        item = inputs["item_id"][i].decode() if "item_id" in inputs else str(i)
+        for protocol, served in answers.items():
+            print(f"  {item:>8} {protocol:>5}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
+    print("server stopped; start it yourself with:")
+    print(f"  tfshop serve --model_name {name} --model_base_path {export.parent} \\")
+    print("      --rest_api_port 8501 --port 8500")
 
 
 def read_summary(dataset: Path, input_config: InputConfig) -> dict[str, dict[str, float]]:
