@@ -41,17 +41,17 @@ def score_in_fresh_process(
         np.savez(request, **{k: _plain(v) for k, v in inputs.items()})
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_USE_LEGACY_KERAS", "PYTHONPATH"))}
         result = subprocess.run(
-            [sys.executable, "-c", _SCRIPT, str(export_dir), str(request), str(response)],
+            [sys.executable, "-c", _SCRIPT, str(Path(export_dir).resolve()), str(request), str(response)],
+            cwd=scratch,  # elsewhere, so that a path the export should not depend on cannot resolve
             capture_output=True,
             text=True,
             timeout=timeout,
             env=env,
         )
         if result.returncode != 0:
-            raise TfshopError(
-                f"{export_dir}: scoring in a fresh process failed: "
-                f"{result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}"
-            )
+            lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+            cause = next((line for line in reversed(lines) if "Error" in line), lines[-1])
+            raise TfshopError(f"{export_dir}: scoring in a fresh process failed: {cause.strip()}")
         with np.load(response) as data:
             return {name: data[name] for name in data.files}
 

@@ -64,7 +64,7 @@ class _Encoders:
                 size = feature.hash_buckets
             else:
                 lookup = keras.layers.StringLookup(
-                    vocabulary=str(self.data_dir / feature.vocab),
+                    vocabulary=self._vocabulary(feature),
                     mask_token="",
                     num_oov_indices=feature.num_oov_buckets,
                     name=f"{name}_lookup",
@@ -75,6 +75,16 @@ class _Encoders:
             )
             self.layers[key] = (lookup, embedding)
         return self.layers[key]
+
+    def _vocabulary(self, feature: Feature) -> list[str]:
+        """The tokens, held in the graph (not as a file path) so that every export is self-contained."""
+        text = (self.data_dir / feature.vocab).read_text(encoding="utf-8")
+        if not text:
+            raise ConfigError(
+                f"feature {feature.name!r} has an empty vocabulary (no value in the training split): "
+                "leave it out with model.exclude_features"
+            )
+        return text.removesuffix("\n").split("\n")
 
 
 def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None = None) -> keras.Model:
