@@ -25,6 +25,8 @@ setup(
         "tensorflow-recommenders~=0.7.7",
         "tensorboard~=2.21.0",
         "tensorflow-serving-api~=2.21.0",
+        "grpcio>=1.60",
+        "requests>=2.31",
         "scikit-learn>=1.4",
         "matplotlib>=3.8",
         "pandas>=2.2,<4",
