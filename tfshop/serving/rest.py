@@ -41,6 +41,7 @@ class RestHandler(BaseHTTPRequestHandler):
     """Routes one request to the ``Service``; every failure becomes ``{"error": ...}``."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms stall
     server_version = "tfshop-serving"
     service: Service  # set on the subclass made by ``make_rest_server``
 
