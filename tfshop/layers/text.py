@@ -119,14 +119,16 @@ def embed_texts(
 ) -> np.ndarray:
     """Embeds ``texts`` with the pretrained sentence encoder: ``(len(texts), hidden)`` float32, unit rows.
 
-    The encoder is built once per ``(folder, max_length)`` and reused by later calls.
+    The encoder is built once per ``(folder, max_length)`` and reused by later calls; texts are
+    batched by length, so that little of the work goes to padding.
     """
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise TypeError("embed_texts takes a list of strings")
     encode = _cached_encoder(str(folder) if folder else None, max_length)
-    batches = [
-        encode(tf.constant(texts[start : start + batch_size], tf.string)).numpy()
-        for start in range(0, len(texts), batch_size)
-    ]
     hidden = BertConfig.load(Path(folder) if folder else default_encoder_dir()).hidden_size
-    return np.concatenate(batches) if batches else np.zeros((0, hidden), np.float32)
+    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
+    vectors = np.zeros((len(texts), hidden), np.float32)
+    for start in range(0, len(texts), batch_size):
+        rows = order[start : start + batch_size]
+        vectors[rows] = encode(tf.constant([texts[i] for i in rows], tf.string)).numpy()
+    return vectors
