@@ -108,6 +108,79 @@ def sentence_encoder(folder: str | Path | None = None, max_length: int = 256) ->
     )
 
 
+@keras.utils.register_keras_serializable(package="tfshop")
+class CachedSentenceEncoder(keras.layers.Layer):
+    """Frozen pretrained sentence embeddings of raw strings, with a cache of known texts.
+
+    Texts given at construction (``cached_texts``, e.g. every title and query of the training
+    split) are looked up in a table of their precomputed embeddings, so training on them costs
+    a lookup, not a transformer pass; any other text (a new product, a new query) runs through
+    the encoder inside the graph, so a SavedModel still takes raw text. Make it with
+    ``cached_sentence_encoder``.
+    """
+
+    def __init__(self, tokenizer: dict, encoder: dict, cached_texts: list[str], **kwargs):
+        kwargs["trainable"] = False
+        super().__init__(**kwargs)
+        self.tokenizer = WordPieceTokenizer.from_config(tokenizer)
+        self.encoder = BertEncoder.from_config(encoder)
+        self.pool, self.normalize = MaskedMean(), keras.layers.UnitNormalization()
+        self.cached_texts = list(cached_texts)
+        if not self.cached_texts:
+            raise ValueError("cached_texts is empty: use sentence_encoder() for an encoder without a cache")
+        with tf.init_scope():
+            keys = tf.constant(self.cached_texts)
+            initializer = tf.lookup.KeyValueTensorInitializer(
+                keys, tf.range(tf.size(keys, out_type=tf.int64))
+            )
+            self.table = tf.lookup.StaticHashTable(initializer, default_value=-1)
+        self.cache = self.add_weight(
+            "cache",
+            (len(self.cached_texts), self.encoder.config.hidden_size),
+            initializer="zeros",
+            trainable=False,
+        )
+
+    def encode(self, text: tf.Tensor) -> tf.Tensor:
+        """Runs the encoder (no cache): ``(batch,)`` strings → unit vectors."""
+        tokens = self.tokenizer(text)
+        return self.normalize(self.pool([self.encoder(tokens, training=False), tokens["attention_mask"]]))
+
+    def call(self, text):
+        text = tf.reshape(text, [-1])
+        index = self.table.lookup(text)
+        vectors = tf.gather(self.cache, tf.maximum(index, 0))
+        missing = tf.where(index < 0)
+        return tf.cond(
+            tf.size(missing) > 0,
+            lambda: tf.tensor_scatter_nd_update(vectors, missing, self.encode(tf.gather_nd(text, missing))),
+            lambda: vectors,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "tokenizer": self.tokenizer.get_config(),
+            "encoder": self.encoder.get_config(),
+            "cached_texts": self.cached_texts,
+        }
+
+
+def cached_sentence_encoder(
+    texts: list[str], folder: str | Path | None = None, max_length: int = 64, name: str = "sentence_encoder"
+) -> CachedSentenceEncoder:
+    """The pretrained encoder at ``folder`` (default all-MiniLM-L6-v2) with ``texts`` precomputed."""
+    folder = Path(folder) if folder else default_encoder_dir()
+    tokenizer = load_tokenizer(folder, max_length, fixed_length=False)
+    pretrained = load_encoder(folder)
+    texts = sorted(set(texts))
+    layer = CachedSentenceEncoder(tokenizer.get_config(), pretrained.get_config(), texts, name=name)
+    layer.encode(tf.constant(["warm-up"]))  # builds the encoder's weights
+    layer.encoder.set_weights(pretrained.get_weights())
+    layer.cache.assign(embed_texts(texts, folder, max_length))
+    return layer
+
+
 @functools.lru_cache(maxsize=2)
 def _cached_encoder(folder: str | None, max_length: int):
     model = sentence_encoder(folder, max_length)

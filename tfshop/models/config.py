@@ -17,6 +17,10 @@ class ModelConfig:
     embedding_dim: int = 16
     text_dim: int = 32
     text_buckets: int = 50_000
+    text_encoder: str = (
+        ""  # "" = hashed bag of words; "default" (all-MiniLM-L6-v2) or a BERT directory: frozen
+    )
+    text_max_length: int = 64  # tokens per text for the pretrained encoder
     attention_units: int = 32
     expert_units: list[int] = field(default_factory=lambda: [64, 32])
     num_experts: int = 4
@@ -33,6 +37,7 @@ class ModelConfig:
             "embedding_dim",
             "text_dim",
             "text_buckets",
+            "text_max_length",
             "attention_units",
             "num_experts",
             "ple_levels",

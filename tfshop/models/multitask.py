@@ -8,6 +8,7 @@ values the input pipeline yields and that a serving client sends.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import tf_keras as keras
@@ -18,8 +19,10 @@ from tfshop.errors import ConfigError
 from tfshop.layers.attention import TargetAttention
 from tfshop.layers.experts import MultiGateMixtureOfExperts, ProgressiveLayeredExtraction, SharedBottom
 from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding
-from tfshop.layers.text import HashedBagOfWords
+from tfshop.layers.text import HashedBagOfWords, cached_sentence_encoder
 from tfshop.models.config import ModelConfig
+
+log = logging.getLogger(__name__)
 
 HISTORY_OF = {"hist_item_ids": "item_id", "hist_categories": "category"}
 
@@ -105,8 +108,8 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
         for f in features
     }
     encoders = _Encoders(data_dir, config.embedding_dim, config.embedding_l2)
-    text = HashedBagOfWords(config.text_buckets, config.text_dim, name="words")  # one word space for all text
-    vectors, ids = {}, {}
+    text = _text_encoder(data_dir, [f for f in features if f.kind == "text"], config)
+    vectors, ids, semantic = {}, {}, {}
     for f in features:
         x = inputs[f.name]
         if f.kind in ("id", "categorical", "sequence"):
@@ -122,6 +125,9 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
                 config.embedding_dim,
                 name=f"{f.name}_numeric",
             )(x)
+        elif f.kind == "text" and isinstance(text, tuple):
+            semantic[f.name] = text[0](x)
+            vectors[f.name] = text[1](semantic[f.name])
         elif f.kind == "text":
             vectors[f.name] = text(x)
     parts = [vectors[f.name] for f in features if f.kind != "sequence"]
@@ -133,7 +139,7 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     history = _history(vectors, ids, config)
     if history is not None:
         parts.append(history[0])
-    parts += _matches(vectors, history)
+    parts += _matches(vectors, history, semantic)
     shared = keras.layers.Concatenate(name="features")(parts)
     if config.dropout:
         shared = keras.layers.Dropout(config.dropout, name="feature_dropout")(shared)
@@ -149,15 +155,32 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     return keras.Model(inputs, outputs, name=f"tfshop_{config.block}")
 
 
-def _matches(vectors, history) -> list:
-    """Explicit cosine interactions: query words vs title words, pooled history vs candidate."""
+def _text_encoder(data_dir: Path, text_features: list[Feature], config: ModelConfig):
+    """One text encoder shared by every text feature, so queries and titles live in one space.
+
+    The hashed bag of words, or (``config.text_encoder``) the frozen pretrained sentence encoder
+    with the training split's texts cached, and a trainable projection to ``text_dim``.
+    """
+    if not config.text_encoder or not text_features:
+        return HashedBagOfWords(config.text_buckets, config.text_dim, name="words")
+    from tfshop.data.pipeline import InputConfig, make_dataset
+
+    texts = set()
+    for batch, _ in make_dataset(data_dir, "train", InputConfig(batch_size=8192, deterministic=True)):
+        for f in text_features:
+            texts.update(t.decode("utf-8", "replace") for t in batch[f.name].numpy().tolist())
+    log.info("encoding %d distinct training texts with the pretrained text encoder", len(texts))
+    folder = None if config.text_encoder == "default" else config.text_encoder
+    encoder = cached_sentence_encoder(sorted(texts), folder, config.text_max_length, name="sentence_encoder")
+    return encoder, keras.layers.Dense(config.text_dim, name="text_projection")
+
+
+def _matches(vectors, history, semantic) -> list:
+    """Explicit cosine interactions: query vs title text, pooled history vs candidate."""
     out = []
-    if "query" in vectors and "title" in vectors:
-        out.append(
-            keras.layers.Dot(axes=1, normalize=True, name="query_title_match")(
-                [vectors["query"], vectors["title"]]
-            )
-        )
+    for space, name in ((vectors, "query_title_match"), (semantic, "query_title_semantic_match")):
+        if "query" in space and "title" in space:
+            out.append(keras.layers.Dot(axes=1, normalize=True, name=name)([space["query"], space["title"]]))
     if history is not None:
         out.append(keras.layers.Dot(axes=1, normalize=True, name="history_item_match")(list(history)))
     return out
