@@ -30,12 +30,15 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--block", default="mmoe", choices=["shared_bottom", "mmoe", "ple"])
     p.add_argument("--epochs", type=int, default=2)
+    p.add_argument(
+        "--text-encoder", default="", help='"default" or a BERT directory: frozen pretrained text encoder'
+    )
     args = p.parse_args()
     started = time.time()
     seeds = [0] if args.quick else [0, 1, 2]
     schema = Schema.load(args.data)
     train_rows = json.loads((args.data / "prepare_report.json").read_text())["examples"]["train"]
-    model_config = ModelConfig(block=args.block)
+    model_config = ModelConfig(block=args.block, text_encoder=args.text_encoder)
     auc = {o: {"multitask": [], "single_task": [], "oracle": []} for o in OUTPUTS}
     speed = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -73,7 +76,8 @@ def main() -> None:
         }
     write_result(
         args.out,
-        f"{args.block}, at most {args.epochs} epochs (best validation epoch kept), seeds {seeds}; "
+        f"{args.block}{', text encoder ' + args.text_encoder if args.text_encoder else ''}, "
+        f"at most {args.epochs} epochs (best validation epoch kept), seeds {seeds}; "
         "test split AUC; cvr on clicked rows, ctr/ctcvr on all impressions",
         started,
         **{f"{o}_{k}": v for o, d in summary.items() for k, v in d.items()},
