@@ -254,9 +254,10 @@ def serve_real_requests(run: Run, rows: int = 5) -> None:
     with server_process(export.parent, name, run.dir / "serve.log") as (rest_url, grpc_url):
         print(f"\nserving {export.parent} as {name!r}: REST {rest_url}, gRPC {grpc_url}")
         answers = {}
+        version = int(export.name)
         for url in (rest_url, grpc_url):
             with connect(url, name) as client:
-                version = client.wait_until_available()
+                client.wait_until_available(version)
                 answers[url.split(":")[0]] = client.predict(inputs, version=version)
     for protocol, served in answers.items():
         worst = max(float(np.max(np.abs(served[k] - expected[k]))) for k in expected)

@@ -1,5 +1,7 @@
 """Request decoding, batching and the export contract, without a server."""
 
+import subprocess
+import sys
 import threading
 
 import grpc
@@ -10,6 +12,7 @@ import tensorflow as tf
 from tfshop.errors import ConfigError, TfshopError
 from tfshop.export.contract import check_contract
 from tfshop.serving.batching import Batcher, BatchingOptions
+from tfshop.serving.client import Client, ClientError
 from tfshop.serving.status import ServingError
 from tfshop.serving.tensors import SignatureSpec, from_json, rows_from_json, to_json
 
@@ -161,3 +164,41 @@ def test_contract_refuses_python_callbacks(tmp_path):
     tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serve})
     with pytest.raises(TfshopError, match="PyFunc"):
         check_contract(tmp_path / "1")
+
+
+def test_server_registers_tensorflow_text_ops():
+    # The server runs in its own process: it must register TF Text's ops before loading a model
+    # whose tokenizer uses them, as stock TF Serving does.
+    script = (
+        "import tfshop.serving.models\n"
+        "from tensorflow.python.framework import op_def_registry\n"
+        "for op in ('NormalizeUTF8', 'RegexSplitWithOffsets', 'WordpieceTokenizeWithOffsets'):\n"
+        "    assert op_def_registry.get(op), op\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-500:]
+
+
+class _FixedStatus(Client):
+    def __init__(self, states):
+        super().__init__("shop", timeout=1)
+        self.states = states
+
+    def predict(self, inputs, signature_name="serving_default", version=None, label=None):
+        raise NotImplementedError
+
+    def status(self, version=None):
+        return self.states
+
+    def close(self):
+        pass
+
+
+def test_waiting_for_a_version_that_failed_to_load_fails_at_once():
+    client = _FixedStatus({1: "AVAILABLE", 2: "END"})
+    assert client.wait_until_available() == 1
+    assert client.wait_until_available(1) == 1
+    with pytest.raises(ClientError, match="version 2 is END"):
+        client.wait_until_available(2, timeout=60)
+    with pytest.raises(ClientError, match="version 3 not available"):
+        _FixedStatus({1: "LOADING"}).wait_until_available(3, timeout=0.3)

@@ -44,18 +44,30 @@ class Client(ABC):
     def status(self, version: int | None = None) -> dict[int, str]:
         """Version → state (``AVAILABLE``, ``END`` ...)."""
 
-    def wait_until_available(self, timeout: float = 120) -> int:
-        """Polls the status until a version is AVAILABLE; returns the newest such version."""
+    def wait_until_available(self, version: int | None = None, timeout: float = 120) -> int:
+        """Polls the status until ``version`` (default: any version) is AVAILABLE; returns it
+        (or the newest available one). A requested version in state END fails at once."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                available = [v for v, state in self.status().items() if state == "AVAILABLE"]
-                if available:
-                    return max(available)
+                states = self.status()
             except (ClientError, OSError):
-                pass
+                states = {}
+            if version is None and "AVAILABLE" in states.values():
+                return max(v for v, state in states.items() if state == "AVAILABLE")
+            if version is not None and states.get(version) == "AVAILABLE":
+                return version
+            if version is not None and states.get(version) == "END":
+                raise ClientError(
+                    "UNAVAILABLE",
+                    f"model {self.model_name!r} version {version} is END: "
+                    "it failed to load or was unloaded (the server's log says which)",
+                )
             if time.monotonic() > deadline:
-                raise ClientError("UNAVAILABLE", f"model {self.model_name!r} not available after {timeout}s")
+                wanted = f"version {version}" if version is not None else "any version"
+                raise ClientError(
+                    "UNAVAILABLE", f"model {self.model_name!r}: {wanted} not available after {timeout}s"
+                )
             time.sleep(0.2)
 
     @abstractmethod

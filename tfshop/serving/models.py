@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers its ops, which stock TF Serving links too)
 
 from tfshop.errors import ConfigError
 from tfshop.serving.batching import Batcher, BatchingOptions
