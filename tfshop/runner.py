@@ -218,17 +218,11 @@ def sample_inputs(dataset: Path, model, split: str, rows: int) -> dict[str, np.n
 
 def score_real_requests(run: Run, rows: int = 5) -> None:
     """Scores test rows with the export in a fresh process and checks the in-memory scores."""
-    from tfshop.errors import TfshopError
     from tfshop.export.verify import score_in_fresh_process
 
-    export = Path(json.loads((run.dir / "export.json").read_text())["path"])
-    model = load_keras(run.train_dir / "model")
-    inputs = sample_inputs(run.dataset, model, "test", rows)
+    export, inputs, expected = _exported_and_expected(run, rows)
     served = score_in_fresh_process(export, inputs)
-    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
-    worst = max(float(np.max(np.abs(served[k] - expected[k]))) for k in expected)
-    if worst > 1e-5:
-        raise TfshopError(f"{export}: served scores differ from the trained model's by {worst:.2e}")
+    worst = _check_same_scores(served, expected, str(export))
     print(
         f"\nscored {rows} test rows with {export} in a fresh TensorFlow process "
         f"(max difference to the in-memory model {worst:.1e}):"
@@ -236,43 +230,59 @@ def score_real_requests(run: Run, rows: int = 5) -> None:
     names = [k for k in sorted(served) if served[k].shape[-1] == 1]
     print(f"  {'item':>8}" + "".join(f"{n:>10}" for n in names))
     for i in range(rows):
-        item = inputs["item_id"][i].decode() if "item_id" in inputs else str(i)
-        print(f"  {item:>8}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
+        print(f"  {_row_label(inputs, i):>8}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
 
 
 def serve_real_requests(run: Run, rows: int = 5) -> None:
     """Serves the export with ``tfshop serve`` and queries it over REST and gRPC with the client."""
-    from tfshop.errors import TfshopError
     from tfshop.serving.client import connect
     from tfshop.serving.process import server_process
 
-    export = Path(json.loads((run.dir / "export.json").read_text())["path"])
-    model = load_keras(run.train_dir / "model")
-    inputs = sample_inputs(run.dataset, model, "test", rows)
-    expected = {k: v.numpy() for k, v in model(inputs, training=False).items()}
-    name = export.parent.name
+    export, inputs, expected = _exported_and_expected(run, rows)
+    name, version = export.parent.name, int(export.name)
     with server_process(export.parent, name, run.dir / "serve.log") as (rest_url, grpc_url):
         print(f"\nserving {export.parent} as {name!r}: REST {rest_url}, gRPC {grpc_url}")
         answers = {}
-        version = int(export.name)
         for url in (rest_url, grpc_url):
             with connect(url, name) as client:
                 client.wait_until_available(version)
                 answers[url.split(":")[0]] = client.predict(inputs, version=version)
     for protocol, served in answers.items():
-        worst = max(float(np.max(np.abs(served[k] - expected[k]))) for k in expected)
-        if worst > 1e-5:
-            raise TfshopError(f"{protocol}: served scores differ from the trained model's by {worst:.2e}")
+        _check_same_scores(served, expected, protocol)
     names = [k for k in sorted(expected) if expected[k].shape[-1] == 1]
     print(f"scores of {rows} test rows, as served (version {version}) over each protocol:")
     print(f"  {'item':>8} {'via':>5}" + "".join(f"{n:>10}" for n in names))
     for i in range(rows):
-        item = inputs["item_id"][i].decode() if "item_id" in inputs else str(i)
         for protocol, served in answers.items():
-            print(f"  {item:>8} {protocol:>5}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
+            print(
+                f"  {_row_label(inputs, i):>8} {protocol:>5}"
+                + "".join(f"{served[n][i, 0]:>10.4f}" for n in names)
+            )
     print("server stopped; start it yourself with:")
     print(f"  tfshop serve --model_name {name} --model_base_path {export.parent} \\")
     print("      --rest_api_port 8501 --port 8500")
+
+
+def _exported_and_expected(run: Run, rows: int):
+    """The run's export, ``rows`` test rows as raw inputs, and the trained model's scores of them."""
+    export = Path(json.loads((run.dir / "export.json").read_text())["path"])
+    model = load_keras(run.train_dir / "model")
+    inputs = sample_inputs(run.dataset, model, "test", rows)
+    return export, inputs, {k: v.numpy() for k, v in model(inputs, training=False).items()}
+
+
+def _check_same_scores(served: dict, expected: dict, source: str) -> float:
+    """The largest difference between served and expected scores; above 1e-5 it is an error."""
+    from tfshop.errors import TfshopError
+
+    worst = max(float(np.max(np.abs(served[k] - expected[k]))) for k in expected)
+    if worst > 1e-5:
+        raise TfshopError(f"{source}: served scores differ from the trained model's by {worst:.2e}")
+    return worst
+
+
+def _row_label(inputs: dict, i: int) -> str:
+    return inputs["item_id"][i].decode() if "item_id" in inputs else str(i)
 
 
 def read_summary(dataset: Path, input_config: InputConfig) -> dict[str, dict[str, float]]:

@@ -83,10 +83,10 @@ def load_encoder(folder: str | Path) -> BertEncoder:
     """The checkpoint's BERT encoder with its pretrained weights."""
     folder = Path(folder)
     encoder = BertEncoder(BertConfig.load(folder).__dict__, name="bert")
-    ones = tf.ones([1, 2], tf.int64)
-    encoder({"input_ids": ones, "attention_mask": ones, "token_type_ids": tf.zeros_like(ones)})
     if not (folder / "model.safetensors").is_file():
         raise ConfigError(f"{folder}: no model.safetensors")
+    ones = tf.ones([1, 2], tf.int64)
+    encoder({"input_ids": ones, "attention_mask": ones, "token_type_ids": tf.zeros_like(ones)})
     encoder.load_hugging_face_weights(folder / "model.safetensors")
     return encoder
 
@@ -177,14 +177,25 @@ def cached_sentence_encoder(
     layer = CachedSentenceEncoder(tokenizer.get_config(), pretrained.get_config(), texts, name=name)
     layer.encode(tf.constant(["warm-up"]))  # builds the encoder's weights
     layer.encoder.set_weights(pretrained.get_weights())
-    layer.cache.assign(embed_texts(texts, folder, max_length))
+    encode = tf.function(layer.encode)
+    layer.cache.assign(_encode_by_length(encode, texts, 64, layer.encoder.config.hidden_size))
     return layer
 
 
 @functools.lru_cache(maxsize=2)
 def _cached_encoder(folder: str | None, max_length: int):
     model = sentence_encoder(folder, max_length)
-    return tf.function(lambda texts: model(texts, training=False))
+    return tf.function(lambda texts: model(texts, training=False)), model.output_shape[-1]
+
+
+def _encode_by_length(encode, texts: list[str], batch_size: int, hidden: int) -> np.ndarray:
+    """``encode`` over batches of texts of similar length (less padding), rows in input order."""
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    vectors = np.zeros((len(texts), hidden), np.float32)
+    for start in range(0, len(texts), batch_size):
+        rows = order[start : start + batch_size]
+        vectors[rows] = encode(tf.constant([texts[i] for i in rows], tf.string)).numpy()
+    return vectors
 
 
 def embed_texts(
@@ -197,11 +208,5 @@ def embed_texts(
     """
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise TypeError("embed_texts takes a list of strings")
-    encode = _cached_encoder(str(folder) if folder else None, max_length)
-    hidden = BertConfig.load(Path(folder) if folder else default_encoder_dir()).hidden_size
-    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
-    vectors = np.zeros((len(texts), hidden), np.float32)
-    for start in range(0, len(texts), batch_size):
-        rows = order[start : start + batch_size]
-        vectors[rows] = encode(tf.constant([texts[i] for i in rows], tf.string)).numpy()
-    return vectors
+    encode, hidden = _cached_encoder(str(folder) if folder else None, max_length)
+    return _encode_by_length(encode, texts, batch_size, hidden)
