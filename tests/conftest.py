@@ -1,6 +1,8 @@
-"""Shared fixtures: a small simulated shop, its prepared dataset, and the real datasets folder."""
+"""Shared fixtures: a small simulated shop, its prepared dataset, a tiny BERT, the real datasets folder."""
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,26 @@ def small_shop(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_dataset(small_shop, tmp_path_factory) -> Path:
     return prepare(small_shop, tmp_path_factory.mktemp("dataset") / "dataset", PrepareConfig(partitions=3))
+
+
+TINY_BERT = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A 2-block, 32-wide BERT with random weights, as a Hugging Face directory (MiniLM's vocabulary)."""
+    import tensorflow as tf
+
+    from tfshop.layers.bert import BertConfig, BertEncoder
+    from tfshop.layers.text import default_encoder_dir
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copy(default_encoder_dir() / name, folder)
+    config = {**TINY_BERT, "intermediate_size": 64, "max_position_embeddings": 128}
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", **config}))
+    encoder = BertEncoder(BertConfig(**config).__dict__)
+    ones = tf.ones([1, 2], tf.int64)
+    encoder({"input_ids": ones, "attention_mask": ones, "token_type_ids": tf.zeros_like(ones)})
+    encoder.save_hugging_face_weights(folder / "model.safetensors")
+    return folder

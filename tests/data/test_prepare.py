@@ -126,8 +126,9 @@ def test_pipeline_yields_exactly_the_examples(handmade):
 def test_schema_vocab_and_privacy(handmade):
     dataset, _, _ = handmade
     schema = Schema.load(dataset)
-    assert [t.name for t in schema.tasks] == ["ctr", "cvr"]
+    assert [t.name for t in schema.tasks] == ["ctr", "cvr", "item_category"]  # no attributes, no queries
     assert schema.tasks[1].parent == "ctr"
+    assert schema.tasks[2].label == "category" and schema.tasks[2].inputs == ["title"]
     user = schema.feature("user_id")
     assert user.hash_buckets > 0 and user.vocab is None
     item_vocab = (dataset / "vocab/item_id.txt").read_text().split()

@@ -16,7 +16,7 @@ def make_schema() -> Schema:
         tasks=[
             Task("ctr", "binary", "click"),
             Task("cvr", "binary", "purchase", parent="ctr", weight=2.0),
-            Task("intent", "multiclass", "query_intent", num_classes=4),
+            Task("intent", "multiclass", "query_intent", num_classes=4, vocab="vocab/query_intent.txt"),
         ],
     )
     for task in schema.tasks:
@@ -48,6 +48,10 @@ def test_round_trip(tmp_path):
         (lambda d: d["features"][0].update(kind="vector"), "'vector' is not one of"),
         (lambda d: d["tasks"][0].update(weight=-1), "must be >= 0"),
         (lambda d: d["tasks"][2].update(num_classes=1), "needs at least 2"),
+        (lambda d: d["tasks"][2].update(vocab=None), "needs its class vocabulary file"),
+        (lambda d: d["tasks"][0].update(label="price"), "a feature column is a label only for a text task"),
+        (lambda d: d["tasks"][0].update(label="price", inputs=["price"]), "'price' is not a text feature"),
+        (lambda d: d["tasks"][0].update(name="price"), "tasks.price: a task may not share its name"),
     ],
 )
 def test_invalid_schema_is_rejected(change, message):

@@ -11,6 +11,10 @@ from tfshop.training.targets import Targets
 
 def batch(schema):
     features = {f.name: tf.constant([""] * 4) for f in schema.features}
+    features["category"] = tf.constant(["no > such", "", "", ""])
+    features["attributes"] = tf.constant(
+        [["colour=red", "style=modern", ""], ["colour=red", "colour=nope", ""], ["", "", ""], ["x", "", ""]]
+    )
     labels = {
         "click": tf.constant([1, 0, 1, 0], tf.int64),
         "purchase": tf.constant([1, 0, 0, 0], tf.int64),
@@ -18,6 +22,7 @@ def batch(schema):
         "fav": tf.zeros(4, tf.int64),
         "rating": tf.constant([5.0, -1.0, -1.0, -1.0]),
         "query_intent": tf.constant(["deal", "", "no-such-intent", "browse"]),
+        "query_relevance": tf.constant([1, 0, -1, -1], tf.int64),
         "truth_p_click": tf.zeros(4),
         "truth_p_cvr": tf.zeros(4),
     }
@@ -38,13 +43,22 @@ def test_sample_spaces_as_normalised_weights(small_dataset):
     intents = (small_dataset / "vocab/query_intent.txt").read_text().split()
     assert y["intent"].numpy()[[0, 3]].tolist() == [intents.index("deal"), intents.index("browse")]
     assert w["intent"].numpy().tolist() == [2, 0, 0, 2]
+    # Relevance only where a query was shown (-1 elsewhere); text tasks read feature columns.
+    assert y["relevance"].numpy().tolist() == [1, 0, 0, 0] and w["relevance"].numpy().tolist() == [2, 2, 0, 0]
+    assert w["item_category"].numpy().tolist() == [0, 0, 0, 0]  # unknown and missing categories
+    attributes = (small_dataset / "vocab/attributes.txt").read_text().split()
+    hot = y["item_attributes"].numpy()
+    assert hot.shape == (4, len(attributes)) and hot.sum(axis=1).tolist() == [2, 1, 0, 0]
+    assert hot[0, attributes.index("colour=red")] == hot[0, attributes.index("style=modern")] == 1
+    assert w["item_attributes"].numpy().tolist() == [2, 2, 0, 0]
 
 
 def test_outputs_and_task_selection(small_dataset):
     schema = Schema.load(small_dataset)
-    assert output_names(schema, ModelConfig()) == ["ctr", "cvr", "rating", "intent", "ctcvr"]
+    text_tasks = ["item_category", "item_attributes", "relevance"]
+    assert output_names(schema, ModelConfig()) == ["ctr", "cvr", "rating", "intent", *text_tasks, "ctcvr"]
     assert output_names(schema, ModelConfig(tasks=["ctr"])) == ["ctr"]
-    assert output_names(schema, ModelConfig(esmm=False)) == ["ctr", "cvr", "rating", "intent"]
+    assert output_names(schema, ModelConfig(esmm=False)) == ["ctr", "cvr", "rating", "intent", *text_tasks]
     with pytest.raises(ConfigError, match="model.tasks: no task 'ctx'"):
         output_names(schema, ModelConfig(tasks=["ctx"]))
     compile_args = Targets(small_dataset, schema, ModelConfig(loss_weights={"ctcvr": 3.0})).compile_args()
@@ -53,6 +67,7 @@ def test_outputs_and_task_selection(small_dataset):
         "cvr": 1.0,
         "rating": 1.0,
         "intent": 1.0,
+        **dict.fromkeys(text_tasks, 1.0),
         "ctcvr": 3.0,
     }
-    assert np.isclose(sum(compile_args["loss_weights"].values()), 7.0)
+    assert np.isclose(sum(compile_args["loss_weights"].values()), 10.0)

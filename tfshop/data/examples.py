@@ -33,6 +33,7 @@ def group_examples(events: pd.DataFrame) -> pd.DataFrame:
     for column, how in (
         ("query", "first"),
         ("query_intent", "first"),
+        ("query_relevance", "first"),
         ("position", "min"),
         ("rating", "max"),
         ("truth_p_click", "first"),

@@ -360,6 +360,15 @@ def _draft_schema(present: set[str], users, config) -> sch.Schema:
         labels.append(
             sch.Label("query_intent", "string", "", "shopping intent of the query, '' outside search")
         )
+    if "query_relevance" in present:
+        labels.append(
+            sch.Label(
+                "query_relevance",
+                "int64",
+                -1,
+                "1 if the item is what the query asks for, 0 if not, -1 outside search",
+            )
+        )
     for name in ("truth_p_click", "truth_p_cvr"):
         if name in present:
             labels.append(
@@ -464,6 +473,30 @@ def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
                     "intent", "multiclass", "query_intent", num_classes=size, vocab="vocab/query_intent.txt"
                 )
             )
+    tasks += _text_tasks(schema, labels)
     for task in tasks:
         task.validate()
+    return tasks
+
+
+def _text_tasks(schema: sch.Schema, labels: set[str]) -> list[sch.Task]:
+    """Tasks read from the item and query text alone: category, attributes, query relevance."""
+    features = {f.name: f for f in schema.features}
+    item_text = [name for name in ("title", "description") if name in features]
+    tasks = []
+    if not item_text:
+        return tasks
+    for name, kind, task_type in (
+        ("category", "categorical", "multiclass"),
+        ("attributes", "sequence", "multilabel"),
+    ):
+        f = features.get(name)
+        if f is not None and f.kind == kind and f.vocab_size >= 2:
+            tasks.append(
+                sch.Task(
+                    f"item_{name}", task_type, name, num_classes=f.vocab_size, vocab=f.vocab, inputs=item_text
+                )
+            )
+    if "query_relevance" in labels and "query" in features and "title" in features:
+        tasks.append(sch.Task("relevance", "binary", "query_relevance", inputs=["query", "title"]))
     return tasks

@@ -83,7 +83,10 @@ class Task:
 
     ``parent`` names the upstream funnel task: this task's loss uses only the rows where the
     parent's label is positive (its sample space), and ``p(this and parent)`` is
-    ``p(parent) * p(this | parent)`` as in ESMM.
+    ``p(parent) * p(this | parent)`` as in ESMM. ``inputs`` makes a *text task*: its head reads
+    only these text features (e.g. the product category from title and description), so its
+    label may be a feature column that the rest of the model sees as an input.
+    ``multiclass`` and ``multilabel`` tasks name their classes in the ``vocab`` file.
     """
 
     name: str
@@ -95,6 +98,7 @@ class Task:
     parent: str | None = None
     num_classes: int = 0
     vocab: str | None = None
+    inputs: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
         if not self.loss:
@@ -103,8 +107,10 @@ class Task:
             self.metrics = list(DEFAULT_METRICS[self.type])
         if self.weight < 0:
             raise ValueError(f"{self.name}.weight: must be >= 0, got {self.weight}")
-        if self.type == "multiclass" and self.num_classes < 2:
-            raise ValueError(f"{self.name}.num_classes: a multiclass task needs at least 2")
+        if self.type in ("multiclass", "multilabel") and self.num_classes < 2:
+            raise ValueError(f"{self.name}.num_classes: a {self.type} task needs at least 2")
+        if self.type in ("multiclass", "multilabel") and not self.vocab:
+            raise ValueError(f"{self.name}.vocab: a {self.type} task needs its class vocabulary file")
 
 
 @dataclass
@@ -125,9 +131,19 @@ class Schema:
         tasks = {t.name for t in self.tasks}
         if len(tasks) != len(self.tasks):
             raise ValueError("tasks: task names must be unique")
+        text = {f.name for f in self.features if f.kind == "text"}
+        features = {f.name for f in self.features}
         for task in self.tasks:
-            if task.label not in labels:
-                raise ValueError(f"tasks.{task.name}.label: {task.label!r} is not a label column")
+            if task.name in features:
+                raise ValueError(f"tasks.{task.name}: a task may not share its name with a feature")
+            if task.label not in labels and not (task.inputs and task.label in features):
+                raise ValueError(
+                    f"tasks.{task.name}.label: {task.label!r} is not a label column "
+                    "(a feature column is a label only for a text task, one with inputs)"
+                )
+            for name in task.inputs:
+                if name not in text:
+                    raise ValueError(f"tasks.{task.name}.inputs: {name!r} is not a text feature")
             if task.parent is not None and task.parent not in tasks:
                 raise ValueError(f"tasks.{task.name}.parent: no task named {task.parent!r}")
 

@@ -9,6 +9,8 @@ intent, results from the query's category) or a feed (personal and popular items
 impression -> click -> cart -> purchase with probabilities that are known functions of user, item,
 query, position and the user's own recent clicks. Those probabilities are recorded on every row
 (``truth_p_click``, ``truth_p_cvr`` = P(purchase | click)) so evaluation can report an oracle.
+Search impressions also carry ``query_relevance``: 1 when the shown item is what the query asks
+for (the same product type; for a brand query, also the same brand), 0 otherwise.
 
 Users are simulated in chunks and each chunk is written as its own Parquet part, so memory stays
 bounded whatever the number of events.
@@ -370,6 +372,7 @@ class ShopSimulator:
                 "query_intent": np.repeat(
                     np.array([catalog.INTENTS[i] if i >= 0 else "" for i in intents], dtype=object), k
                 ),
+                "query_relevance": np.where(np.repeat(is_search, k), match.ravel() > 0, np.nan),
                 "position": position,
                 "rating": np.nan,
                 "truth_p_click": p_click,
@@ -423,6 +426,7 @@ class ShopSimulator:
                             "impression_id": [f"bot{users.ids[r]}-{j}" for j in range(n)],
                             "query": "",
                             "query_intent": "",
+                            "query_relevance": np.nan,
                             "position": 1,
                             "rating": np.nan,
                             "truth_p_click": np.nan,

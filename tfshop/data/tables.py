@@ -33,6 +33,7 @@ EVENT_OPTIONAL = {
     "impression_id": "string",
     "query": "string",
     "query_intent": "string",
+    "query_relevance": "float64",
     "position": "int64",
     "rating": "float64",
     "truth_p_click": "float64",

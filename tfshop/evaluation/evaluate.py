@@ -16,7 +16,12 @@ import tf_keras as keras
 
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
-from tfshop.evaluation.metrics import binary_metrics, multiclass_metrics, regression_metrics
+from tfshop.evaluation.metrics import (
+    binary_metrics,
+    multiclass_metrics,
+    multilabel_metrics,
+    regression_metrics,
+)
 from tfshop.models.config import ModelConfig
 from tfshop.training.targets import Targets
 
@@ -49,6 +54,8 @@ def output_metrics(kind: str, y, p, users) -> dict[str, float]:
         return binary_metrics(y, p.reshape(-1), users)
     if kind == "multiclass":
         return multiclass_metrics(y.astype(int), p)
+    if kind == "multilabel":
+        return multilabel_metrics(y, p)
     return regression_metrics(y, p.reshape(-1))
 
 
@@ -62,9 +69,10 @@ def priors(data_dir: Path, targets: Targets, schema: Schema) -> dict[str, np.nda
         for name, kind in kinds.items():
             weight = w[name].numpy()
             value = y[name].numpy()
-            if kind == "multiclass":
-                size = next(t.num_classes for t in targets.tasks if t.name == name)
-                value = np.eye(size)[value.astype(int)]
+            if kind in ("multiclass", "multilabel"):
+                if kind == "multiclass":
+                    size = next(t.num_classes for t in targets.tasks if t.name == name)
+                    value = np.eye(size)[value.astype(int)]
                 total = (value * weight[:, None]).sum(axis=0)
             else:
                 total = np.array([(value * weight).sum()])
@@ -137,11 +145,7 @@ def summary_table(report: dict) -> str:
     columns = ["multitask", "single_task", "prior", "oracle"]
     lines = ["| output | metric | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for name, rows in report.items():
-        metric = (
-            "auc"
-            if "auc" in rows["multitask"]
-            else ("macro_f1" if "macro_f1" in rows["multitask"] else "rmse")
-        )
+        metric = next(m for m in ("auc", "micro_f1", "macro_f1", "rmse") if m in rows["multitask"])
         cells = [f"{rows[c][metric]:.4f}" if c in rows else "–" for c in columns]
         lines.append(f"| {name} | {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -39,6 +39,22 @@ def multiclass_metrics(y: np.ndarray, probabilities: np.ndarray) -> dict[str, fl
     }
 
 
+def multilabel_metrics(y: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """Micro- and macro-F1 of the labels predicted with probability >= 0.5, and the micro AUC
+    (every row–label pair ranked together), which is threshold-free."""
+    predicted = (probabilities >= 0.5).astype(int)
+    y = y.astype(int)
+    flat = y.ravel()
+    return {
+        "count": int(len(y)),
+        "micro_auc": float(metrics.roc_auc_score(flat, probabilities.ravel()))
+        if 0 < flat.sum() < len(flat)
+        else float("nan"),
+        "micro_f1": float(metrics.f1_score(y, predicted, average="micro", zero_division=0)),
+        "macro_f1": float(metrics.f1_score(y, predicted, average="macro", zero_division=0)),
+    }
+
+
 def regression_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {
         "count": int(len(y)),

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -164,29 +165,41 @@ class BertEncoder(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "config": dict(self.config.__dict__)}
 
+    def hugging_face_weights(self):
+        """(weight, its name in a Hugging Face BERT checkpoint, whether PyTorch stores it transposed)."""
+        for layer, prefix in [(self.embeddings, "embeddings")] + [
+            (block, f"encoder.layer.{i}") for i, block in enumerate(self.blocks)
+        ]:
+            yield from _hugging_face_names(layer, prefix)
+
     def load_hugging_face_weights(self, path: str | Path) -> None:
         """Sets every weight from ``model.safetensors`` (PyTorch ``(out, in)`` kernels transposed)."""
         from safetensors.numpy import load_file
 
         tensors = {k.removeprefix("bert."): v for k, v in load_file(str(path)).items()}
         assignments = []
-        for layer, prefix in [(self.embeddings, "embeddings")] + [
-            (block, f"encoder.layer.{i}") for i, block in enumerate(self.blocks)
-        ]:
-            for weight, name, transpose in _hugging_face_names(layer, prefix):
-                if name not in tensors:
-                    raise ConfigError(f"{path}: no tensor {name!r}")
-                value = tensors[name].T if transpose else tensors[name]
-                if tuple(value.shape) != tuple(weight.shape):
-                    raise ConfigError(
-                        f"{path}: {name} has shape {value.shape}, the encoder wants {weight.shape}"
-                    )
-                assignments.append((weight, value))
+        for weight, name, transpose in self.hugging_face_weights():
+            if name not in tensors:
+                raise ConfigError(f"{path}: no tensor {name!r}")
+            value = tensors[name].T if transpose else tensors[name]
+            if tuple(value.shape) != tuple(weight.shape):
+                raise ConfigError(f"{path}: {name} has shape {value.shape}, the encoder wants {weight.shape}")
+            assignments.append((weight, value))
         keras.backend.batch_set_value(assignments)
+
+    def save_hugging_face_weights(self, path: str | Path) -> None:
+        """Writes every weight to ``path`` (``model.safetensors``) under its Hugging Face name,
+        so a fine-tuned encoder can be loaded again like any BERT checkpoint."""
+        from safetensors.numpy import save_file
+
+        tensors = {}
+        for weight, name, transpose in self.hugging_face_weights():
+            value = weight.numpy()
+            tensors[name] = np.ascontiguousarray(value.T if transpose else value)
+        save_file(tensors, str(path))
 
 
 def _hugging_face_names(layer: keras.layers.Layer, prefix: str):
-    """(weight, its name in a Hugging Face BERT checkpoint, whether PyTorch stores it transposed)."""
     if isinstance(layer, BertEmbeddings):
         yield layer.words.embeddings, f"{prefix}.word_embeddings.weight", False
         yield layer.positions.embeddings, f"{prefix}.position_embeddings.weight", False

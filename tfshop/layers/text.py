@@ -79,55 +79,70 @@ def load_tokenizer(folder: str | Path, max_length: int, fixed_length: bool = Tru
     return WordPieceTokenizer(vocabulary, lower_case, max_length, fixed_length, name="tokenizer")
 
 
-def load_encoder(folder: str | Path) -> BertEncoder:
-    """The checkpoint's BERT encoder with its pretrained weights."""
-    folder = Path(folder)
-    encoder = BertEncoder(BertConfig.load(folder).__dict__, name="bert")
-    if not (folder / "model.safetensors").is_file():
+def _weights_file(folder: Path) -> Path:
+    path = folder / "model.safetensors"
+    if not path.is_file():
         raise ConfigError(f"{folder}: no model.safetensors")
-    ones = tf.ones([1, 2], tf.int64)
-    encoder({"input_ids": ones, "attention_mask": ones, "token_type_ids": tf.zeros_like(ones)})
-    encoder.load_hugging_face_weights(folder / "model.safetensors")
-    return encoder
-
-
-def sentence_encoder(folder: str | Path | None = None, max_length: int = 256) -> keras.Model:
-    """Strings ``(batch,)`` → mean-pooled, L2-normalised sentence embeddings ``(batch, hidden)``.
-
-    ``folder``: a Hugging Face style BERT directory (default: all-MiniLM-L6-v2); texts are cut
-    to ``max_length`` tokens, [CLS] and [SEP] included (256 as in sentence-transformers); a
-    batch is padded to its longest text only.
-    """
-    folder = Path(folder) if folder else default_encoder_dir()
-    text = keras.Input(shape=(), dtype=tf.string, name="text")
-    tokens = load_tokenizer(folder, max_length, fixed_length=False)(text)
-    vectors = load_encoder(folder)(tokens)
-    pooled = MaskedMean(name="mean")([vectors, tokens["attention_mask"]])
-    return keras.Model(
-        text, keras.layers.UnitNormalization(name="normalize")(pooled), name="sentence_encoder"
-    )
+    return path
 
 
 @keras.utils.register_keras_serializable(package="tfshop")
-class CachedSentenceEncoder(keras.layers.Layer):
-    """Frozen pretrained sentence embeddings of raw strings, with a cache of known texts.
+class SentenceEncoder(keras.layers.Layer):
+    """Raw strings ``(batch,)`` → mean-pooled, L2-normalised vectors ``(batch, hidden)``.
 
-    Texts given at construction (``cached_texts``, e.g. every title and query of the training
-    split) are looked up in a table of their precomputed embeddings, so training on them costs
-    a lookup, not a transformer pass; any other text (a new product, a new query) runs through
-    the encoder inside the graph, so a SavedModel still takes raw text. Make it with
-    ``cached_sentence_encoder``.
+    Called on a pair ``(first, second)`` it encodes both texts together (a cross-encoder).
+    ``trainable_layers``: how many of the top transformer blocks train (0: frozen; -1: all,
+    embeddings included). Make one with pretrained weights with ``pretrained_sentence_encoder``.
     """
 
-    def __init__(self, tokenizer: dict, encoder: dict, cached_texts: list[str], **kwargs):
-        kwargs["trainable"] = False
+    def __init__(self, tokenizer: dict, encoder: dict, trainable_layers: int = 0, **kwargs):
+        if trainable_layers == 0:
+            kwargs["trainable"] = False
         super().__init__(**kwargs)
         self.tokenizer = WordPieceTokenizer.from_config(tokenizer)
         self.encoder = BertEncoder.from_config(encoder)
         self.pool, self.normalize = MaskedMean(), keras.layers.UnitNormalization()
+        blocks = len(self.encoder.blocks)
+        if not -1 <= trainable_layers <= blocks:
+            raise ConfigError(
+                f"trainable_layers: {trainable_layers} is not in [-1, {blocks}] for this encoder"
+            )
+        self.trainable_layers = trainable_layers
+        if trainable_layers > 0:
+            self.encoder.embeddings.trainable = False
+            for block in self.encoder.blocks[: blocks - trainable_layers]:
+                block.trainable = False
+
+    def call(self, inputs, training=None):
+        tokens = self.tokenizer(inputs)
+        vectors = self.encoder(tokens, training=training and self.trainable_layers != 0)
+        return self.normalize(self.pool([vectors, tokens["attention_mask"]]))
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "tokenizer": self.tokenizer.get_config(),
+            "encoder": self.encoder.get_config(),
+            "trainable_layers": self.trainable_layers,
+        }
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class CachedSentenceEncoder(SentenceEncoder):
+    """A frozen ``SentenceEncoder`` with a cache of the embeddings of known texts.
+
+    Texts given at construction (``cached_texts``, e.g. every title and query of the training
+    split) are looked up in a table of their precomputed embeddings, so training on them costs
+    a lookup, not a transformer pass; any other text (a new product, a new query) runs through
+    the encoder inside the graph, so a SavedModel still takes raw text.
+    """
+
+    def __init__(self, tokenizer: dict, encoder: dict, cached_texts: list[str], **kwargs):
+        kwargs.pop("trainable_layers", None)
+        super().__init__(tokenizer, encoder, trainable_layers=0, **kwargs)
         self.cached_texts = list(cached_texts)
         if not self.cached_texts:
-            raise ValueError("cached_texts is empty: use sentence_encoder() for an encoder without a cache")
+            raise ValueError("cached_texts is empty: use a SentenceEncoder for an encoder without a cache")
         with tf.init_scope():
             keys = tf.constant(self.cached_texts)
             initializer = tf.lookup.KeyValueTensorInitializer(
@@ -141,45 +156,64 @@ class CachedSentenceEncoder(keras.layers.Layer):
             trainable=False,
         )
 
-    def encode(self, text: tf.Tensor) -> tf.Tensor:
-        """Runs the encoder (no cache): ``(batch,)`` strings → unit vectors."""
-        tokens = self.tokenizer(text)
-        return self.normalize(self.pool([self.encoder(tokens, training=False), tokens["attention_mask"]]))
-
-    def call(self, text):
+    def call(self, text, training=None):
         text = tf.reshape(text, [-1])
         index = self.table.lookup(text)
         vectors = tf.gather(self.cache, tf.maximum(index, 0))
         missing = tf.where(index < 0)
+        encode = super().call
         return tf.cond(
             tf.size(missing) > 0,
-            lambda: tf.tensor_scatter_nd_update(vectors, missing, self.encode(tf.gather_nd(text, missing))),
+            lambda: tf.tensor_scatter_nd_update(vectors, missing, encode(tf.gather_nd(text, missing))),
             lambda: vectors,
         )
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "tokenizer": self.tokenizer.get_config(),
-            "encoder": self.encoder.get_config(),
-            "cached_texts": self.cached_texts,
-        }
+        return {**super().get_config(), "cached_texts": self.cached_texts}
 
 
-def cached_sentence_encoder(
-    texts: list[str], folder: str | Path | None = None, max_length: int = 64, name: str = "sentence_encoder"
-) -> CachedSentenceEncoder:
-    """The pretrained encoder at ``folder`` (default all-MiniLM-L6-v2) with ``texts`` precomputed."""
+def pretrained_sentence_encoder(
+    folder: str | Path | None = None,
+    max_length: int = 64,
+    trainable_layers: int = 0,
+    cached_texts: list[str] | None = None,
+    name: str = "sentence_encoder",
+) -> SentenceEncoder:
+    """A ``SentenceEncoder`` with the weights at ``folder`` (default all-MiniLM-L6-v2).
+
+    With ``cached_texts`` (frozen only) those texts' embeddings are computed now and looked up
+    later (a ``CachedSentenceEncoder``).
+    """
     folder = Path(folder) if folder else default_encoder_dir()
-    tokenizer = load_tokenizer(folder, max_length, fixed_length=False)
-    pretrained = load_encoder(folder)
-    texts = sorted(set(texts))
-    layer = CachedSentenceEncoder(tokenizer.get_config(), pretrained.get_config(), texts, name=name)
-    layer.encode(tf.constant(["warm-up"]))  # builds the encoder's weights
-    layer.encoder.set_weights(pretrained.get_weights())
-    encode = tf.function(layer.encode)
-    layer.cache.assign(_encode_by_length(encode, texts, 64, layer.encoder.config.hidden_size))
+    tokenizer = load_tokenizer(folder, max_length, fixed_length=False).get_config()
+    config = BertConfig.load(folder).__dict__
+    weights = _weights_file(folder)
+    encoder = {"config": config, "name": "bert"}
+    if cached_texts is not None:
+        if trainable_layers:
+            raise ConfigError("a cached sentence encoder is frozen: trainable_layers must be 0")
+        texts = sorted(set(cached_texts))
+        layer = CachedSentenceEncoder(tokenizer, encoder, texts, name=name)
+    else:
+        layer = SentenceEncoder(tokenizer, encoder, trainable_layers, name=name)
+    encode = tf.function(lambda texts: SentenceEncoder.call(layer, texts))
+    encode(tf.constant(["warm-up"]))  # builds the encoder's weights
+    layer.encoder.load_hugging_face_weights(weights)
+    if cached_texts is not None:
+        layer.cache.assign(_encode_by_length(encode, texts, 64, config["hidden_size"]))
     return layer
+
+
+def sentence_encoder(folder: str | Path | None = None, max_length: int = 256) -> keras.Model:
+    """Strings ``(batch,)`` → mean-pooled, L2-normalised sentence embeddings ``(batch, hidden)``.
+
+    ``folder``: a Hugging Face style BERT directory (default: all-MiniLM-L6-v2); texts are cut
+    to ``max_length`` tokens, [CLS] and [SEP] included (256 as in sentence-transformers); a
+    batch is padded to its longest text only.
+    """
+    text = keras.Input(shape=(), dtype=tf.string, name="text")
+    encoder = pretrained_sentence_encoder(folder, max_length, name="encoder")
+    return keras.Model(text, encoder(text), name="sentence_encoder")
 
 
 @functools.lru_cache(maxsize=2)

@@ -17,10 +17,16 @@ class ModelConfig:
     embedding_dim: int = 16
     text_dim: int = 32
     text_buckets: int = 50_000
-    text_encoder: str = (
-        ""  # "" = hashed bag of words; "default" (all-MiniLM-L6-v2) or a BERT directory: frozen
+    text_encoder: str = ""  # "" = hashed bag of words; "default" (all-MiniLM-L6-v2) or a BERT directory
+    # frozen: embeddings of the train split's texts precomputed once; otherwise the encoder runs
+    # on every text of every batch and its top text_finetune_layers blocks (or all: full) train
+    text_encoder_mode: Literal["frozen", "finetune_top_n", "full"] = "frozen"
+    text_finetune_layers: int = 2  # finetune_top_n: top transformer blocks that train
+    text_learning_rate_scale: float = 0.1  # pretrained weights' learning rate / train.learning_rate
+    text_max_length: int = 64  # tokens per text (per pair for the cross-encoder) for the pretrained encoder
+    pair_encoder: Literal["bi", "cross"] = (
+        "bi"  # text pair tasks (relevance): cosine of two vectors or one joint pass
     )
-    text_max_length: int = 64  # tokens per text for the pretrained encoder
     attention_units: int = 32
     expert_units: list[int] = field(default_factory=lambda: [64, 32])
     num_experts: int = 4
@@ -38,6 +44,7 @@ class ModelConfig:
             "text_dim",
             "text_buckets",
             "text_max_length",
+            "text_finetune_layers",
             "attention_units",
             "num_experts",
             "ple_levels",
@@ -46,6 +53,12 @@ class ModelConfig:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
+        if not 0 < self.text_learning_rate_scale <= 1:
+            raise ValueError("text_learning_rate_scale: must be in (0, 1]")
+        if self.text_encoder_mode != "frozen" and not self.text_encoder:
+            raise ValueError("text_encoder_mode: fine-tuning needs a pretrained text_encoder")
+        if self.pair_encoder == "cross" and not self.text_encoder:
+            raise ValueError("pair_encoder: the cross-encoder needs a pretrained text_encoder")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout: must be in [0, 1)")
         if self.embedding_l2 < 0:

@@ -19,7 +19,7 @@ from tfshop.errors import ConfigError
 from tfshop.layers.attention import TargetAttention
 from tfshop.layers.experts import MultiGateMixtureOfExperts, ProgressiveLayeredExtraction, SharedBottom
 from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding
-from tfshop.layers.text import HashedBagOfWords, cached_sentence_encoder
+from tfshop.layers.text import HashedBagOfWords, pretrained_sentence_encoder
 from tfshop.models.config import ModelConfig
 
 log = logging.getLogger(__name__)
@@ -143,9 +143,15 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     shared = keras.layers.Concatenate(name="features")(parts)
     if config.dropout:
         shared = keras.layers.Dropout(config.dropout, name="feature_dropout")(shared)
-    per_task = _block(config, len(tasks))(shared)
+    block_tasks = [t for t in tasks if not t.inputs]
+    per_task = _block(config, len(block_tasks))(shared) if block_tasks else []
+    towers = dict(zip([t.name for t in block_tasks], per_task))
     outputs = {}
-    for task, x in zip(tasks, per_task):
+    for task in tasks:
+        if task.inputs:
+            outputs[task.name] = _text_head(task, inputs, vectors, semantic or vectors, config)
+            continue
+        x = towers[task.name]
         for i, units in enumerate(config.tower_units):
             x = keras.layers.Dense(units, activation="relu", name=f"{task.name}_tower_{i}")(x)
         outputs[task.name] = _head(task, x, label_stats.get(task.label, {}).get("mean", 0.0))
@@ -158,21 +164,77 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
 def _text_encoder(data_dir: Path, text_features: list[Feature], config: ModelConfig):
     """One text encoder shared by every text feature, so queries and titles live in one space.
 
-    The hashed bag of words, or (``config.text_encoder``) the frozen pretrained sentence encoder
-    with the training split's texts cached, and a trainable projection to ``text_dim``.
+    The hashed bag of words, or (``config.text_encoder``) the pretrained sentence encoder and a
+    trainable projection to ``text_dim``: frozen with the training split's texts cached, or
+    fine-tuned (``text_encoder_mode``).
     """
     if not config.text_encoder or not text_features:
         return HashedBagOfWords(config.text_buckets, config.text_dim, name="words")
+    if config.text_encoder_mode == "frozen":
+        texts = _training_texts(data_dir, text_features)
+        log.info("encoding %d distinct training texts with the pretrained text encoder", len(texts))
+        encoder = pretrained_sentence_encoder(
+            _encoder_folder(config), config.text_max_length, cached_texts=texts, name="sentence_encoder"
+        )
+    else:
+        encoder = pretrained_sentence_encoder(
+            _encoder_folder(config),
+            config.text_max_length,
+            _trainable_layers(config),
+            name="sentence_encoder",
+        )
+    return encoder, keras.layers.Dense(config.text_dim, name="text_projection")
+
+
+def _encoder_folder(config: ModelConfig) -> str | None:
+    return None if config.text_encoder == "default" else config.text_encoder
+
+
+def _trainable_layers(config: ModelConfig) -> int:
+    return {"frozen": 0, "finetune_top_n": config.text_finetune_layers, "full": -1}[config.text_encoder_mode]
+
+
+def _training_texts(data_dir: Path, text_features: list[Feature]) -> list[str]:
     from tfshop.data.pipeline import InputConfig, make_dataset
 
     texts = set()
     for batch, _ in make_dataset(data_dir, "train", InputConfig(batch_size=8192, deterministic=True)):
         for f in text_features:
             texts.update(t.decode("utf-8", "replace") for t in batch[f.name].numpy().tolist())
-    log.info("encoding %d distinct training texts with the pretrained text encoder", len(texts))
-    folder = None if config.text_encoder == "default" else config.text_encoder
-    encoder = cached_sentence_encoder(sorted(texts), folder, config.text_max_length, name="sentence_encoder")
-    return encoder, keras.layers.Dense(config.text_dim, name="text_projection")
+    return sorted(texts)
+
+
+def _text_head(task: Task, inputs: dict, vectors: dict, rich: dict, config: ModelConfig):
+    """The head of a text task, reading only its text inputs.
+
+    A binary task on a pair of texts (query–title relevance) scores the cosine of their
+    ``vectors`` (the model's trainable text vectors: a bi-encoder) or, with ``pair_encoder:
+    cross``, one pass of the pretrained encoder over the pair; any other text task is an MLP
+    over the texts' ``rich`` vectors (the pretrained encoder's own, where there is one).
+    """
+    missing = [name for name in task.inputs if name not in vectors]
+    if missing:
+        raise ConfigError(f"tasks.{task.name}.inputs: {missing[0]!r} is not a model input (excluded?)")
+    if task.type == "binary" and len(task.inputs) == 2:
+        first, second = task.inputs
+        if config.pair_encoder == "cross":
+            cross = pretrained_sentence_encoder(
+                _encoder_folder(config),
+                config.text_max_length,
+                _trainable_layers(config),
+                name=f"{task.name}_cross_encoder",
+            )
+            x = cross((inputs[first], inputs[second]))
+        else:
+            x = keras.layers.Dot(axes=1, normalize=True, name=f"{task.name}_cosine")(
+                [vectors[first], vectors[second]]
+            )
+        return keras.layers.Dense(1, activation="sigmoid", name=task.name)(x)
+    parts = [rich[name] for name in task.inputs]
+    x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"{task.name}_text")(parts)
+    for i, units in enumerate(config.tower_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"{task.name}_tower_{i}")(x)
+    return _head(task, x, 0.0)
 
 
 def _matches(vectors, history, semantic) -> list:
@@ -222,6 +284,8 @@ def _head(task: Task, x, label_mean: float):
         return keras.layers.Dense(1, activation="sigmoid", name=task.name)(x)
     if task.type == "multiclass":
         return keras.layers.Dense(task.num_classes, activation="softmax", name=task.name)(x)
+    if task.type == "multilabel":
+        return keras.layers.Dense(task.num_classes, activation="sigmoid", name=task.name)(x)
     if task.type == "regression":  # starts at the train mean, so early errors stay small
         return keras.layers.Dense(
             1, bias_initializer=keras.initializers.Constant(label_mean), name=task.name

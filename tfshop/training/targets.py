@@ -2,8 +2,10 @@
 
 Each task's sample space is expressed as sample weights: a task with a ``parent`` learns only on
 rows where the parent's label is positive (CVR on clicked rows), a multiclass task only on rows
-with a known class, a regression task only on rows that carry a value (labels use -1 for none).
-ESMM's ``ctcvr`` output learns the purchase label on every impression.
+with a known class, a multilabel task only on rows with at least one known class (its target is
+multi-hot), a binary or regression task only on rows that carry a value (labels use -1 for
+none). A text task's label may be a feature column. ESMM's ``ctcvr`` output learns the purchase
+label on every impression.
 """
 
 from __future__ import annotations
@@ -44,7 +46,11 @@ class Targets:
         self.pair = esmm_pair(self.tasks, config)
         self.labels = {label.name: label for label in schema.labels}
         self.inputs = [f.name for f in schema.features if f.name not in config.exclude_features]
-        self.tables = {t.name: class_table(Path(data_dir), t) for t in self.tasks if t.type == "multiclass"}
+        self.tables = {
+            t.name: class_table(Path(data_dir), t)
+            for t in self.tasks
+            if t.type in ("multiclass", "multilabel")
+        }
         by_name = {t.name: t for t in self.tasks}
         self.parent_label = {t.name: by_name[t.parent].label for t in self.tasks if t.parent in by_name}
         self.weights = {t.name: config.loss_weights.get(t.name, t.weight) for t in self.tasks}
@@ -54,15 +60,21 @@ class Targets:
     def __call__(self, features, labels):
         y, w = {}, {}
         for task in self.tasks:
-            label = labels[task.label]
+            label = labels[task.label] if task.label in labels else features[task.label]
             if task.type == "multiclass":
                 index = self.tables[task.name].lookup(label)
                 y[task.name], w[task.name] = tf.maximum(index, 0), tf.cast(index >= 0, tf.float32)
+            elif task.type == "multilabel":  # (batch, max_len) class names, "" padding
+                hot = tf.reduce_sum(
+                    tf.one_hot(self.tables[task.name].lookup(label), task.num_classes), axis=1
+                )
+                y[task.name] = tf.minimum(hot, 1.0)
+                w[task.name] = tf.cast(tf.reduce_sum(hot, axis=1) > 0, tf.float32)
             elif task.type == "regression":
                 y[task.name] = tf.cast(label, tf.float32)
                 w[task.name] = tf.cast(label != self.labels[task.label].default, tf.float32)
             else:
-                y[task.name], w[task.name] = tf.cast(label > 0, tf.float32), tf.ones_like(label, tf.float32)
+                y[task.name], w[task.name] = tf.cast(label > 0, tf.float32), tf.cast(label >= 0, tf.float32)
             if task.name in self.parent_label:
                 w[task.name] *= tf.cast(labels[self.parent_label[task.name]] > 0, tf.float32)
         if self.pair:
@@ -87,6 +99,12 @@ class Targets:
             elif kind == "multiclass":
                 loss[name] = keras.losses.SparseCategoricalCrossentropy()
                 metrics[name] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            elif kind == "multilabel":
+                loss[name] = keras.losses.BinaryCrossentropy()
+                metrics[name] = [
+                    keras.metrics.Precision(name="precision"),
+                    keras.metrics.Recall(name="recall"),
+                ]
             else:
                 loss[name] = keras.losses.MeanSquaredError()
                 metrics[name] = [keras.metrics.RootMeanSquaredError(name="rmse")]

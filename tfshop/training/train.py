@@ -24,8 +24,10 @@ from tfshop.config import to_dict
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError
+from tfshop.layers.text import SentenceEncoder
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model
+from tfshop.training.optimizers import TwoSpeedAdam
 from tfshop.training.projector import write_item_projector
 from tfshop.training.targets import Targets
 from tfshop.training.uncertainty import UncertaintyWeighted
@@ -87,7 +89,9 @@ def train(
             if config.loss_weighting == "uncertainty"
             else model
         )
-        trainer.compile(optimizer=keras.optimizers.Adam(_learning_rate(config, steps)), **compile_args)
+        trainer.compile(
+            optimizer=_optimizer(model, model_config, _learning_rate(config, steps)), **compile_args
+        )
     train_ds = make_dataset(
         data_dir,
         "train",
@@ -132,6 +136,20 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecay(
         config.learning_rate, steps_per_epoch * config.epochs, alpha=0.05
     )
+
+
+def _optimizer(model: keras.Model, model_config: ModelConfig, learning_rate) -> keras.optimizers.Optimizer:
+    """Adam; pretrained encoder weights that train get ``text_learning_rate_scale`` of its steps."""
+    pretrained = [
+        weight
+        for layer in model.layers
+        if isinstance(layer, SentenceEncoder)
+        for weight in layer.trainable_weights
+    ]
+    if not pretrained:
+        return keras.optimizers.Adam(learning_rate)
+    log.info("fine-tuning %d pretrained text-encoder weights", len(pretrained))
+    return TwoSpeedAdam(learning_rate, pretrained, model_config.text_learning_rate_scale)
 
 
 def _default_monitor(targets: Targets) -> str:

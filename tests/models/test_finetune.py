@@ -1,0 +1,110 @@
+"""Fine-tuning the pretrained text encoder inside the multi-task model, and the cross-encoder."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras as keras
+from safetensors.numpy import load_file
+
+from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.schema import Schema
+from tfshop.errors import ConfigError
+from tfshop.export.saved_model import export
+from tfshop.export.verify import score_in_fresh_process
+from tfshop.layers.text import pretrained_sentence_encoder
+from tfshop.models.config import ModelConfig
+from tfshop.models.multitask import build_model
+from tfshop.runner import load_keras
+from tfshop.training.optimizers import TwoSpeedAdam
+from tfshop.training.train import TrainConfig, train
+
+
+def test_slow_variables_take_a_scaled_adam_step():
+    fast, slow = tf.Variable([1.0, -2.0]), tf.Variable([1.0, -2.0])
+    optimizer = TwoSpeedAdam(0.1, [slow], slow_scale=0.25)
+    for _ in range(3):
+        optimizer.apply_gradients([(tf.constant([0.5, -3.0]), fast), (tf.constant([0.5, -3.0]), slow)])
+    moved_fast, moved_slow = fast.numpy() - [1.0, -2.0], slow.numpy() - [1.0, -2.0]
+    assert np.all(np.abs(moved_fast) > 0.2)
+    np.testing.assert_allclose(moved_slow, 0.25 * moved_fast, rtol=1e-5)
+    with pytest.raises(ValueError, match="slow_scale"):
+        TwoSpeedAdam(0.1, [slow], slow_scale=0.0)
+
+
+def test_encoder_weights_round_trip_through_hugging_face_format(tiny_bert, tmp_path):
+    encoder = pretrained_sentence_encoder(tiny_bert, 16).encoder
+    encoder.save_hugging_face_weights(tmp_path / "model.safetensors")
+    saved, original = load_file(tmp_path / "model.safetensors"), load_file(tiny_bert / "model.safetensors")
+    assert saved.keys() == original.keys()
+    for name, value in original.items():
+        np.testing.assert_array_equal(saved[name], value, err_msg=name)
+
+
+def bert_weights(layer, block: int | None) -> list[np.ndarray]:
+    """The embedding weights (``block=None``) or one transformer block's weights of an encoder."""
+    part = layer.encoder.embeddings if block is None else layer.encoder.blocks[block]
+    return [w.numpy() for w in part.weights]
+
+
+def changed(before, after) -> bool:
+    return any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_top_blocks_fine_tune_with_a_cross_encoder_and_export(small_dataset, tiny_bert, tmp_path):
+    config = ModelConfig(
+        block="shared_bottom",
+        text_encoder=str(tiny_bert),
+        text_encoder_mode="finetune_top_n",
+        text_finetune_layers=1,
+        pair_encoder="cross",
+        text_max_length=24,
+    )
+    fresh = build_model(small_dataset, config)
+    names = ("sentence_encoder", "relevance_cross_encoder")
+    before = {n: [bert_weights(fresh.get_layer(n), b) for b in (None, 0, 1)] for n in names}
+    model = train(
+        small_dataset,
+        tmp_path / "run",
+        config,
+        TrainConfig(epochs=1, batch_size=64, steps_per_epoch=3, learning_rate=0.01, verbose=0),
+    )
+    assert isinstance(model.optimizer, TwoSpeedAdam) and model.optimizer.slow_scale == 0.1
+    for name in names:
+        after = [bert_weights(model.get_layer(name), b) for b in (None, 0, 1)]
+        assert not changed(before[name][0], after[0]) and not changed(before[name][1], after[1]), name
+        assert changed(before[name][2], after[2]), f"{name}: the top block did not train"
+
+    features, _ = next(
+        iter(make_dataset(small_dataset, "test", InputConfig(batch_size=8, deterministic=True)))
+    )
+    inputs = {name: features[name].numpy() for name in model.input_names}
+    expected = {k: v.numpy() for k, v in model(inputs).items()}
+    reloaded = load_keras(tmp_path / "run" / "model")
+    path = export(reloaded, Schema.load(small_dataset), tmp_path / "saved_models", "shop")
+    served = score_in_fresh_process(path, inputs)
+    for name in expected:
+        np.testing.assert_allclose(served[name], expected[name], atol=1e-5, err_msg=name)
+
+
+def test_full_fine_tuning_trains_every_encoder_weight(small_dataset, tiny_bert):
+    config = ModelConfig(text_encoder=str(tiny_bert), text_encoder_mode="full", text_max_length=16)
+    model = build_model(small_dataset, config)
+    encoder = model.get_layer("sentence_encoder")
+    assert len(encoder.trainable_weights) == len(encoder.encoder.weights) > 0
+    frozen = build_model(small_dataset, ModelConfig(text_encoder=str(tiny_bert), text_max_length=16))
+    assert not frozen.get_layer("sentence_encoder").trainable_weights
+
+
+def test_bad_fine_tuning_configs_are_named(small_dataset, tiny_bert):
+    with pytest.raises(ValueError, match="fine-tuning needs a pretrained text_encoder"):
+        ModelConfig(text_encoder_mode="full").validate()
+    with pytest.raises(ValueError, match="cross-encoder needs a pretrained text_encoder"):
+        ModelConfig(pair_encoder="cross").validate()
+    too_many = ModelConfig(
+        text_encoder=str(tiny_bert), text_encoder_mode="finetune_top_n", text_finetune_layers=5
+    )
+    with pytest.raises(ConfigError, match=r"trainable_layers: 5 is not in \[-1, 2\]"):
+        build_model(small_dataset, too_many)
+    with pytest.raises(ConfigError, match="frozen"):
+        pretrained_sentence_encoder(tiny_bert, 16, trainable_layers=1, cached_texts=["a"])
+    assert keras.utils.get_registered_object("tfshop>SentenceEncoder") is not None
