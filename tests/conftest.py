@@ -23,6 +23,7 @@ def real_dataset(name: str) -> Path:
     return path
 
 
+TEXT_TASKS = ("item_category", "item_attributes", "relevance")  # the simulated shop's text tasks
 SMALL_SHOP = SimulateConfig(events=60_000, items=600, seed=3, chunk_users=400)
 
 

@@ -47,7 +47,7 @@ def test_other_heads_beat_their_priors(report):
 def test_text_heads_read_category_attributes_and_relevance_from_text(report):
     """Heads that see only the title and description (or query and title), never the item's fields."""
     category, relevance = report["item_category"], report["relevance"]
-    assert category["multitask"]["accuracy"] > 0.9 > 0.1 > category["prior"]["accuracy"]
+    assert category["multitask"]["accuracy"] > 0.9 > 0.2 > category["prior"]["accuracy"]
     assert category["multitask"]["macro_f1"] > 0.9
     assert relevance["multitask"]["auc"] > 0.8
     attributes = report["item_attributes"]

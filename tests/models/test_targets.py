@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.conftest import TEXT_TASKS
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError
 from tfshop.models.config import ModelConfig
@@ -55,10 +56,9 @@ def test_sample_spaces_as_normalised_weights(small_dataset):
 
 def test_outputs_and_task_selection(small_dataset):
     schema = Schema.load(small_dataset)
-    text_tasks = ["item_category", "item_attributes", "relevance"]
-    assert output_names(schema, ModelConfig()) == ["ctr", "cvr", "rating", "intent", *text_tasks, "ctcvr"]
+    assert output_names(schema, ModelConfig()) == ["ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"]
     assert output_names(schema, ModelConfig(tasks=["ctr"])) == ["ctr"]
-    assert output_names(schema, ModelConfig(esmm=False)) == ["ctr", "cvr", "rating", "intent", *text_tasks]
+    assert output_names(schema, ModelConfig(esmm=False)) == ["ctr", "cvr", "rating", "intent", *TEXT_TASKS]
     with pytest.raises(ConfigError, match="model.tasks: no task 'ctx'"):
         output_names(schema, ModelConfig(tasks=["ctx"]))
     compile_args = Targets(small_dataset, schema, ModelConfig(loss_weights={"ctcvr": 3.0})).compile_args()
@@ -67,7 +67,7 @@ def test_outputs_and_task_selection(small_dataset):
         "cvr": 1.0,
         "rating": 1.0,
         "intent": 1.0,
-        **dict.fromkeys(text_tasks, 1.0),
+        **dict.fromkeys(TEXT_TASKS, 1.0),
         "ctcvr": 3.0,
     }
     assert np.isclose(sum(compile_args["loss_weights"].values()), 10.0)

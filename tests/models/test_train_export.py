@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from tests.conftest import TEXT_TASKS
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
 from tfshop.export.saved_model import export
@@ -41,7 +42,7 @@ def test_save_reload_identical(small_dataset, tmp_path, block, request):
     reloaded = load_keras(run / "model")
     inputs = first_batch(small_dataset, model)
     before, after = model(inputs), reloaded(inputs)
-    assert set(before) == {"ctr", "cvr", "rating", "intent", "ctcvr"}
+    assert set(before) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
     for name in before:
         np.testing.assert_allclose(before[name].numpy(), after[name].numpy(), atol=1e-6)
     np.testing.assert_allclose(before["ctcvr"].numpy(), (before["ctr"] * before["cvr"]).numpy(), rtol=1e-6)
@@ -113,8 +114,8 @@ def test_learned_uncertainty_weights(small_dataset, tmp_path):
     model = train(small_dataset, tmp_path / "run", ModelConfig(block="shared_bottom"), config)
     epochs = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
     weights = {k: v for k, v in epochs.items() if k.startswith("weight_")}
-    assert set(weights) == {f"weight_{o}" for o in ("ctr", "cvr", "rating", "intent", "ctcvr")}
+    assert set(weights) == {f"weight_{o}" for o in ("ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr")}
     assert any(abs(v[-1] - 1.0) > 1e-3 for v in weights.values())  # the weights were learnt
     assert "val_ctr_auc" in epochs and "objective" in epochs
     assert not any("log_var" in w.name for w in load_keras(tmp_path / "run" / "model").weights)
-    assert set(model.output_names) == {"ctr", "cvr", "rating", "intent", "ctcvr"}
+    assert set(model.output_names) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
