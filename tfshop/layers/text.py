@@ -196,12 +196,18 @@ def pretrained_sentence_encoder(
         layer = CachedSentenceEncoder(tokenizer, encoder, texts, name=name)
     else:
         layer = SentenceEncoder(tokenizer, encoder, trainable_layers, name=name)
-    encode = tf.function(lambda texts: SentenceEncoder.call(layer, texts))
-    encode(tf.constant(["warm-up"]))  # builds the encoder's weights
+    SentenceEncoder.call(layer, tf.constant(["warm-up"]))  # builds the encoder's weights
     layer.encoder.load_hugging_face_weights(weights)
     if cached_texts is not None:
-        layer.cache.assign(_encode_by_length(encode, texts, 64, config["hidden_size"]))
+        layer.cache.assign(_embeddings_of(str(folder), max_length, tuple(texts)))
     return layer
+
+
+@functools.lru_cache(maxsize=2)
+def _embeddings_of(folder: str, max_length: int, texts: tuple[str, ...]) -> np.ndarray:
+    """``embed_texts`` remembered, so that models built on the same texts (a pipeline's main
+    model and its baselines) encode them once."""
+    return embed_texts(list(texts), folder, max_length)
 
 
 def sentence_encoder(folder: str | Path | None = None, max_length: int = 256) -> keras.Model:
