@@ -146,7 +146,7 @@ def rmse(y, predicted) -> float:
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--cache", type=Path, default=Path("benchmarks/results/cache"))
-    p.add_argument("--finetune-rows", type=int, default=10_000, help="train rows for the fine-tuned encoders")
+    p.add_argument("--finetune-rows", type=int, default=3_000, help="train rows for the fine-tuned encoders")
     args = p.parse_args()
     started = time.time()
     path = args.data / "train.csv.gz"
