@@ -69,13 +69,10 @@ def priors(data_dir: Path, targets: Targets, schema: Schema) -> dict[str, np.nda
         for name, kind in kinds.items():
             weight = w[name].numpy()
             value = y[name].numpy()
-            if kind in ("multiclass", "multilabel"):
-                if kind == "multiclass":
-                    size = next(t.num_classes for t in targets.tasks if t.name == name)
-                    value = np.eye(size)[value.astype(int)]
-                total = (value * weight[:, None]).sum(axis=0)
-            else:
-                total = np.array([(value * weight).sum()])
+            if kind == "multiclass":
+                size = next(t.num_classes for t in targets.tasks if t.name == name)
+                value = np.eye(size)[value.astype(int)]
+            total = (value * weight[:, None]).sum(axis=0) if value.ndim == 2 else np.array([value @ weight])
             sums[name] = sums.get(name, 0) + total
             counts[name] = counts.get(name, 0) + weight.sum()
     return {name: sums[name] / max(counts[name], 1.0) for name in kinds}

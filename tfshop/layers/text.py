@@ -196,18 +196,19 @@ def pretrained_sentence_encoder(
         layer = CachedSentenceEncoder(tokenizer, encoder, texts, name=name)
     else:
         layer = SentenceEncoder(tokenizer, encoder, trainable_layers, name=name)
-    SentenceEncoder.call(layer, tf.constant(["warm-up"]))  # builds the encoder's weights
+    encode = tf.function(lambda texts: SentenceEncoder.call(layer, texts))
+    encode(tf.constant(["warm-up"]))  # builds the encoder's weights
     layer.encoder.load_hugging_face_weights(weights)
     if cached_texts is not None:
-        layer.cache.assign(_embeddings_of(str(folder), max_length, tuple(texts)))
+        key = (str(folder), max_length, tuple(texts))
+        if key not in _last_cache:  # models built on the same texts (main model, baselines) share it
+            _last_cache.clear()
+            _last_cache[key] = _encode_by_length(encode, texts, 64, config["hidden_size"])
+        layer.cache.assign(_last_cache[key])
     return layer
 
 
-@functools.lru_cache(maxsize=2)
-def _embeddings_of(folder: str, max_length: int, texts: tuple[str, ...]) -> np.ndarray:
-    """``embed_texts`` remembered, so that models built on the same texts (a pipeline's main
-    model and its baselines) encode them once."""
-    return embed_texts(list(texts), folder, max_length)
+_last_cache: dict[tuple, np.ndarray] = {}  # the embeddings a CachedSentenceEncoder was last filled with
 
 
 def sentence_encoder(folder: str | Path | None = None, max_length: int = 256) -> keras.Model:
