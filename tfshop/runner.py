@@ -138,8 +138,10 @@ class Run:
         return [o for o in self.config.baselines if o in available]
 
     def evaluate(self) -> None:
-        from tfshop.evaluation.evaluate import evaluate, write_report
+        from tfshop.data.schema import Schema
+        from tfshop.evaluation.evaluate import collect, evaluate, write_report
         from tfshop.evaluation.plots import write_plots
+        from tfshop.training.targets import Targets
 
         model = load_keras(self.train_dir / "model")
         singles = {
@@ -147,9 +149,13 @@ class Run:
             for p in sorted((self.dir / "baselines").glob("*"))
             if (p / "model").is_dir()
         }
-        report = evaluate(self.dataset, model, self.config.model, singles)
+        schema = Schema.load(self.dataset)
+        targets = Targets(self.dataset, schema, self.config.model)
+        data = collect(model, self.dataset, "test", targets, schema)
+        report = evaluate(self.dataset, model, self.config.model, singles, data=data)
         write_report(report, self.eval_dir)
-        write_plots(self.eval_dir, self.train_dir / "history.json", model, self.dataset, self.config.model)
+        binary = [name for name, kind in targets.output_types().items() if kind == "binary"]
+        write_plots(self.eval_dir, self.train_dir / "history.json", data, binary)
 
     def export(self) -> None:
         from tfshop.data.schema import Schema

@@ -84,12 +84,17 @@ def evaluate(
     model_config: ModelConfig,
     single_task: dict[str, keras.Model] | None = None,
     split: str = "test",
+    data: dict | None = None,
 ) -> dict:
-    """The evaluation report as a dict: ``{output: {model_name: metrics}}``."""
+    """The evaluation report as a dict: ``{output: {model_name: metrics}}``.
+
+    ``data``: the main model's ``collect`` of ``split`` when the caller already has it.
+    """
     data_dir = Path(data_dir)
     schema = Schema.load(data_dir)
     targets = Targets(data_dir, schema, model_config)
-    data = collect(model, data_dir, split, targets, schema)
+    if data is None:
+        data = collect(model, data_dir, split, targets, schema)
     prior = priors(data_dir, targets, schema)
     report: dict = {}
     for name, kind in targets.output_types().items():

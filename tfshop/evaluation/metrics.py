@@ -19,15 +19,25 @@ def binary_metrics(y: np.ndarray, p: np.ndarray, users: np.ndarray | None = None
 
 
 def gauc(y: np.ndarray, p: np.ndarray, users: np.ndarray) -> float:
-    """Per-user AUC averaged with impression weights, over users who have both classes."""
-    frame = pd.DataFrame({"y": y, "p": p, "u": users})
-    total, weight = 0.0, 0
-    for _, group in frame.groupby("u", sort=False):
-        positives = group["y"].sum()
-        if 0 < positives < len(group):
-            total += metrics.roc_auc_score(group["y"], group["p"]) * len(group)
-            weight += len(group)
-    return total / weight if weight else float("nan")
+    """Per-user AUC averaged with impression weights, over users who have both classes.
+
+    Each user's AUC comes from the ranks of their scores (ties share a rank, as in
+    ``roc_auc_score``): (rank sum of positives − P(P+1)/2) / (P·N), all users at once.
+    """
+    frame = pd.DataFrame({"y": np.asarray(y, dtype=float), "p": p, "u": users})
+    frame["rank"] = frame.groupby("u", sort=False)["p"].rank(method="average")
+    frame["positive_rank"] = frame["rank"] * frame["y"]
+    per_user = frame.groupby("u", sort=False).agg(
+        rows=("y", "size"), positives=("y", "sum"), rank_sum=("positive_rank", "sum")
+    )
+    negatives = per_user["rows"] - per_user["positives"]
+    both = (per_user["positives"] > 0) & (negatives > 0)
+    per_user, negatives = per_user[both], negatives[both]
+    if per_user.empty:
+        return float("nan")
+    positives = per_user["positives"]
+    auc = (per_user["rank_sum"] - positives * (positives + 1) / 2) / (positives * negatives)
+    return float((auc * per_user["rows"]).sum() / per_user["rows"].sum())
 
 
 def multiclass_metrics(y: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:

@@ -11,18 +11,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tfshop.data.schema import Schema  # noqa: E402
-from tfshop.evaluation.evaluate import collect  # noqa: E402
-from tfshop.models.config import ModelConfig  # noqa: E402
-from tfshop.training.targets import Targets  # noqa: E402
 
-
-def write_plots(out: Path, history_file: Path, model, data_dir: Path, config: ModelConfig) -> list[Path]:
-    """``loss_curves.png`` from the training history; ``calibration.png`` on the test split."""
+def write_plots(out: Path, history_file: Path, data: dict, binary_outputs: list[str]) -> list[Path]:
+    """``loss_curves.png`` from the training history; ``calibration.png`` from ``data``, the
+    test split as ``evaluate.collect`` returns it."""
     out.mkdir(parents=True, exist_ok=True)
     return [
         _loss_curves(out, json.loads(history_file.read_text())["epochs"]),
-        _calibration(out, model, Path(data_dir), config),
+        _calibration(out, data, binary_outputs),
     ]
 
 
@@ -42,11 +38,7 @@ def _loss_curves(out: Path, epochs: dict) -> Path:
     return path
 
 
-def _calibration(out: Path, model, data_dir: Path, config: ModelConfig) -> Path:
-    schema = Schema.load(data_dir)
-    targets = Targets(data_dir, schema, config)
-    data = collect(model, data_dir, "test", targets, schema)
-    binary = [n for n, kind in targets.output_types().items() if kind == "binary"]
+def _calibration(out: Path, data: dict, binary: list[str]) -> Path:
     fig, axes = plt.subplots(2, max(len(binary), 1), figsize=(4 * max(len(binary), 1), 6), squeeze=False)
     for column, name in enumerate(binary):
         keep = data[f"w/{name}"] > 0

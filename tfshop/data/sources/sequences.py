@@ -95,3 +95,18 @@ def _items(source: Path, attributes: str | Path | None) -> pd.DataFrame:
 
 def _numeric_first(token: str):
     return (0, int(token), "") if token.isdigit() else (1, 0, token)
+
+
+def read_sequences(source: str | Path) -> dict[str, list[str]]:
+    """Every user's items in order, from either layout (for in-memory sequence models)."""
+    source = existing_file(source)
+    sequences: dict[str, list[str]] = {}
+    for number, line in enumerate(_lines(source), 1):
+        tokens = line.split()
+        if len(tokens) == 1:
+            raise DataError(f"{source}:{number}: expected 'user item ...', got {line.strip()!r}")
+        if tokens:
+            sequences.setdefault(tokens[0], []).extend(tokens[1:])
+    if not sequences:
+        raise DataError(f"{source}: no sequences")
+    return sequences

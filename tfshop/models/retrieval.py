@@ -1,0 +1,79 @@
+"""Retrieval losses: a query vector against its positive item and sampled negatives.
+
+The candidates of a batch are the batch's own positives (in-batch negatives) plus, optionally,
+``extra`` items drawn uniformly from the catalogue (mixed negative sampling, Yang et al. 2020):
+popular items appear in a batch more often than rare ones, so in-batch negatives alone push
+popular items down; the uniform ones reach the long tail. Scores are corrected by the log of
+each candidate's sampling probability under that mixture (logQ correction, Yi et al. 2019), so
+the sampled softmax estimates the full softmax; items equal to a row's positive are not counted
+as its negatives (accidental hits). The loss is TensorFlow Recommenders' ``Retrieval`` task.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+import tf_keras as keras
+
+
+class CandidateSampler:
+    """Candidate ids and sampling probabilities for a batch of positives.
+
+    ``counts[i]``: how often item ``i`` is a positive in the training data (row 0, padding,
+    is never sampled). A batch of ``n`` positives holds item ``i`` ``n · counts[i] / sum``
+    times in expectation, and ``extra`` uniform draws add ``extra / num_items``; the correction
+    uses that expected count over the ``n + extra`` candidates.
+    """
+
+    def __init__(self, counts: np.ndarray, extra: int = 0):
+        counts = np.asarray(counts, dtype=np.float64).copy()
+        counts[0] = 0.0
+        if counts.sum() <= 0:
+            raise ValueError("CandidateSampler: no positives to learn sampling probabilities from")
+        self.popularity = tf.constant(counts / counts.sum(), tf.float32)
+        self.num_items = int(len(counts) - 1)
+        self.extra = int(extra)
+
+    def __call__(self, positive_ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(candidate ids, their sampling probabilities): positives first, extras after."""
+        positives = tf.shape(positive_ids)[0]
+        extras = tf.random.uniform([self.extra], 1, self.num_items + 1, dtype=positive_ids.dtype)
+        ids = tf.concat([positive_ids, extras], axis=0)
+        total = tf.cast(positives + self.extra, tf.float32)
+        expected = (
+            tf.cast(positives, tf.float32) * tf.gather(self.popularity, ids) + self.extra / self.num_items
+        )
+        return ids, expected / total
+
+
+def retrieval_task(temperature: float = 1.0) -> tfrs.tasks.Retrieval:
+    """TFRS's retrieval task with a batch-mean softmax loss and accidental-hit removal."""
+    return tfrs.tasks.Retrieval(
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, reduction="sum_over_batch_size"),
+        temperature=temperature,
+        remove_accidental_hits=True,
+    )
+
+
+def sampled_softmax_loss(
+    task: tfrs.tasks.Retrieval,
+    queries: tf.Tensor,
+    positive_ids: tf.Tensor,
+    item_vectors,
+    sampler: CandidateSampler,
+    logq_correction: bool = True,
+) -> tf.Tensor:
+    """The mean softmax loss of each query's positive against the batch's candidates.
+
+    ``item_vectors``: a callable from item ids to their vectors (the item tower).
+    """
+    ids, probabilities = sampler(positive_ids)
+    return task(
+        queries,
+        item_vectors(ids),
+        candidate_sampling_probability=probabilities if logq_correction else None,
+        candidate_ids=ids,
+        compute_metrics=False,
+        compute_batch_metrics=False,
+    )
