@@ -11,6 +11,7 @@ from tfshop.models.sequential import (
     fit_next_item,
     item_counts,
     left_padded,
+    score_next,
     training_arrays,
 )
 
@@ -122,3 +123,15 @@ def test_bad_sequential_configs_are_clear_errors():
         SequentialConfig(temperature=0).validate()
     with pytest.raises(ValueError, match="no positives"):
         CandidateSampler(np.zeros(5))
+
+
+def test_cold_start_scores_by_popularity_and_unknown_ids_are_dropped(caplog):
+    items = 20
+    sequences = cyclic_sequences(200, items)
+    counts = item_counts(sequences, items)
+    model = NextItemModel(items, SequentialConfig(max_length=5, dim=8), counts)
+    scores = score_next(model, [[], [3, 4], [3, 999, 4, 0]])
+    assert np.argmax(scores[0]) + 1 == np.argmax(counts)
+    np.testing.assert_allclose(scores[0], np.log1p(counts[1:]))
+    np.testing.assert_allclose(scores[1], scores[2], atol=1e-5)
+    assert "dropped 2 unknown item ids" in caplog.text

@@ -1,4 +1,9 @@
-"""The multi-task model with the frozen pretrained text encoder in its text slots."""
+"""The multi-task model with a frozen pretrained text encoder in its text slots.
+
+The encoder is the small random BERT fixture in Hugging Face layout: the code path is the one
+all-MiniLM-L6-v2 takes (the default encoder's own loading and parity are tested in
+tests/layers/test_text_encoder.py), at a fraction of the cost of caching every text.
+"""
 
 import numpy as np
 import tensorflow as tf
@@ -13,8 +18,8 @@ from tfshop.runner import load_keras
 from tfshop.training.train import TrainConfig, train
 
 
-def test_frozen_encoder_trains_reloads_and_serves_raw_text(small_dataset, tmp_path):
-    config = ModelConfig(block="shared_bottom", text_encoder="default", text_max_length=32)
+def test_frozen_encoder_trains_reloads_and_serves_raw_text(small_dataset, tiny_bert, tmp_path):
+    config = ModelConfig(block="shared_bottom", text_encoder=str(tiny_bert), text_max_length=32)
     model = train(
         small_dataset,
         tmp_path / "run",
@@ -32,7 +37,9 @@ def test_frozen_encoder_trains_reloads_and_serves_raw_text(small_dataset, tmp_pa
     inputs["title"] = np.array([b"a title no training row has", *inputs["title"][1:]], dtype=object)
     cached = encoder(tf.constant(inputs["title"])).numpy()
     titles = [t.decode() for t in inputs["title"]]
-    np.testing.assert_allclose(cached, embed_texts(titles, max_length=32), atol=1e-5)  # hits and a miss
+    np.testing.assert_allclose(
+        cached, embed_texts(titles, tiny_bert, max_length=32), atol=1e-5
+    )  # hits and a miss
 
     expected = {k: v.numpy() for k, v in model(inputs).items()}
     reloaded = load_keras(tmp_path / "run" / "model")

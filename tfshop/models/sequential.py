@@ -7,11 +7,14 @@ output side), plus, when configured, embeddings of its behaviour type and time-g
 softmax over the items: ``full`` over the whole catalogue, or ``sampled`` over the batch's
 positives plus ``extra_negatives`` uniform items with logQ correction
 (:mod:`tfshop.models.retrieval`). The state after the last event is the user vector, whose dot
-product with an item embedding scores that item as the next one.
+product with an item embedding scores that item as the next one. A user with no history (cold
+start) gets the items' training popularity as scores instead; ids outside ``1..num_items`` in a
+history (unknown items) are dropped before scoring and counted in the log.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +27,8 @@ import tf_keras as keras
 from tfshop.evaluation.ranking import ranking_metrics, sample_negatives, target_ranks
 from tfshop.layers.sequence import CausalSequenceEncoder
 from tfshop.models.retrieval import CandidateSampler, retrieval_task, sampled_softmax_loss
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -79,6 +84,7 @@ class NextItemModel(keras.Model):
         )
         self.task = retrieval_task(config.temperature)
         self.sampler = CandidateSampler(item_counts, config.extra_negatives)
+        self.popularity = np.log1p(np.asarray(item_counts[1:], dtype=np.float32))  # cold-start scores
 
     def call(self, inputs, training=None):
         ids = inputs["items"]
@@ -141,9 +147,19 @@ def item_counts(sequences: list[list[int]], num_items: int) -> np.ndarray:
     return counts
 
 
-def score_next(model: NextItemModel, histories: np.ndarray) -> np.ndarray:
-    """Scores of every item (column ``i`` is item ``i + 1``) as each history's next item."""
-    return tf.matmul(model.user_vectors({"items": histories}), model.item_vectors(), transpose_b=True).numpy()
+def score_next(model: NextItemModel, histories: list[list[int]]) -> np.ndarray:
+    """Scores of every item (column ``i`` is item ``i + 1``) as each history's next item.
+
+    Unknown ids are dropped from the histories; an empty history scores items by popularity.
+    """
+    known = [[i for i in history if 1 <= i <= model.num_items] for history in histories]
+    dropped = sum(map(len, histories)) - sum(map(len, known))
+    if dropped:
+        log.warning("score_next: dropped %d unknown item ids from the histories", dropped)
+    inputs = left_padded(known, model.config.max_length)
+    scores = tf.matmul(model.user_vectors({"items": inputs}), model.item_vectors(), transpose_b=True).numpy()
+    scores[~(inputs > 0).any(axis=1)] = model.popularity
+    return scores
 
 
 def evaluate_next_item(
@@ -168,7 +184,7 @@ def evaluate_next_item(
     ranks = []
     for start in range(0, len(targets), batch_size):
         batch, target = histories[start : start + batch_size], targets[start : start + batch_size]
-        scores = score_next(model, left_padded(batch, model.config.max_length))
+        scores = score_next(model, batch)
         if protocol == "sampled":
             seen = [set(h) | {int(t)} for h, t in zip(batch, target)]
             candidates = np.concatenate(
