@@ -37,7 +37,7 @@ VALIDATION_USERS = 5_000
 def sequence_file(path: Path) -> Path:
     if path.is_file():
         return path
-    found = [p for p in sorted(path.glob("*.txt*")) if p.suffix in (".txt", ".gz") and "2" not in p.stem]
+    found = [p for p in sorted(path.iterdir()) if p.name.endswith((".txt", ".txt.gz"))]
     if len(found) != 1:
         raise SystemExit(f"{path}: expected one sequence file (*.txt or *.txt.gz), found {found or 'none'}")
     return found[0]

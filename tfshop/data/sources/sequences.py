@@ -35,20 +35,24 @@ def ingest_sequences(
     with ShopWriter(out, overwrite=overwrite) as writer:
         rows: dict[str, list[str]] = {}
         written: dict[str, int] = {}  # interactions already written per user, to continue ranks
-        for number, line in enumerate(_lines(source), 1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            if len(tokens) < 2:
-                raise DataError(f"{source}:{number}: expected 'user item ...', got {line.strip()!r}")
-            user = tokens[0]
+        for user, items in _user_items(source):
             if user not in rows and len(rows) >= chunk_users:
                 writer.write_events(_events(rows, written))
                 rows = {}
-            rows.setdefault(user, []).extend(tokens[1:])
+            rows.setdefault(user, []).extend(items)
         writer.write_events(_events(rows, written))
         writer.write_items(_items(source, attributes))
         return writer.close("sequences", input=str(source), timestamps="rank")
+
+
+def _user_items(source: Path):
+    """``(user, [items])`` for each non-empty line of either layout; a lone token is an error."""
+    for number, line in enumerate(_lines(source), 1):
+        tokens = line.split()
+        if len(tokens) == 1:
+            raise DataError(f"{source}:{number}: expected 'user item ...', got {line.strip()!r}")
+        if tokens:
+            yield tokens[0], tokens[1:]
 
 
 def _lines(path: Path):
@@ -101,12 +105,8 @@ def read_sequences(source: str | Path) -> dict[str, list[str]]:
     """Every user's items in order, from either layout (for in-memory sequence models)."""
     source = existing_file(source)
     sequences: dict[str, list[str]] = {}
-    for number, line in enumerate(_lines(source), 1):
-        tokens = line.split()
-        if len(tokens) == 1:
-            raise DataError(f"{source}:{number}: expected 'user item ...', got {line.strip()!r}")
-        if tokens:
-            sequences.setdefault(tokens[0], []).extend(tokens[1:])
+    for user, items in _user_items(source):
+        sequences.setdefault(user, []).extend(items)
     if not sequences:
         raise DataError(f"{source}: no sequences")
     return sequences
