@@ -44,6 +44,8 @@ STAGES: tuple[str, ...] = (
 class ExportConfig:
     base: str = "saved_models"
     name: str = "tfshop"
+    retrieve_k: int = 100  # items the retrieve signature returns per request (at most the candidates)
+    retrieve_candidates: str = ""  # file of item ids (one a line) retrieve chooses from; "" = catalogue
 
 
 @dataclass
@@ -162,18 +164,54 @@ class Run:
         from tfshop.export.saved_model import export
 
         model = load_keras(self.train_dir / "model")
+        schema = Schema.load(self.dataset)
         path = export(
             model,
-            Schema.load(self.dataset),
+            schema,
             self.config.export.base,
             self.config.export.name,
             warmup=sample_inputs(self.dataset, model, "valid", 32),
+            index=self._retrieval_index(model, schema),
         )
         (self.dir / "export.json").write_text(json.dumps({"path": str(path)}) + "\n")
         print(f"exported {path}")
 
+    def _retrieval_index(self, model, schema):
+        from tfshop.data.catalogue import read_catalogue
+        from tfshop.export.saved_model import RetrievalIndex
+
+        towers = self._retrieval_inputs()
+        if towers is None:
+            return None
+        query_names, item_names = towers
+        file = self.config.export.retrieve_candidates
+        candidates = Path(file).read_text(encoding="utf-8").split() if file else None
+        return RetrievalIndex(
+            model,
+            schema,
+            read_catalogue(self.dataset),
+            query_names,
+            item_names,
+            self.config.export.retrieve_k,
+            candidates,
+        )
+
     def score(self) -> None:
         score_real_requests(self)
+        if self._retrieval_inputs() is not None:
+            retrieve_real_requests(self, self._retrieval_inputs()[0])
+
+    def _retrieval_inputs(self) -> tuple[list[str], list[str]] | None:
+        """(query tower inputs, item tower inputs) of a model with a retrieval task, else None."""
+        from tfshop.data.schema import Schema
+        from tfshop.models.multitask import model_tasks, retrieval_task
+        from tfshop.models.towers import tower_inputs
+
+        schema = Schema.load(self.dataset)
+        if retrieval_task(model_tasks(schema, self.config.model)) is None:
+            return None
+        names = [f.name for f in schema.features if f.name not in self.config.model.exclude_features]
+        return tower_inputs(names, self.dataset, self.config.model)
 
     def serve(self) -> None:
         serve_real_requests(self)
@@ -237,6 +275,25 @@ def score_real_requests(run: Run, rows: int = 5) -> None:
     print(f"  {'item':>8}" + "".join(f"{n:>10}" for n in names))
     for i in range(rows):
         print(f"  {_row_label(inputs, i):>8}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
+
+
+def retrieve_real_requests(run: Run, query_names: list[str], rows: int = 3, shown: int = 5) -> None:
+    """Asks the export's ``retrieve`` signature, in a fresh process, for the items of test users."""
+    from tfshop.export.verify import score_in_fresh_process
+
+    export = Path(json.loads((run.dir / "export.json").read_text())["path"])
+    model = load_keras(run.train_dir / "model")
+    inputs = sample_inputs(run.dataset, model, "test", rows)
+    answer = score_in_fresh_process(export, {n: inputs[n] for n in query_names}, signature="retrieve")
+    print(
+        f"\nretrieve: top {answer['item_ids'].shape[1]} of the catalogue (first {shown}) for {rows} test rows"
+    )
+    for i in range(rows):
+        items = ", ".join(
+            f"{item.decode()} ({score:.2f})"
+            for item, score in zip(answer["item_ids"][i][:shown], answer["scores"][i])
+        )
+        print(f"  row {i}: {items}")
 
 
 def serve_real_requests(run: Run, rows: int = 5) -> None:

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tfshop.data.catalogue import read_catalogue
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.prepare import PrepareConfig, prepare
 from tfshop.data.schema import Schema
@@ -126,7 +127,7 @@ def test_pipeline_yields_exactly_the_examples(handmade):
 def test_schema_vocab_and_privacy(handmade):
     dataset, _, _ = handmade
     schema = Schema.load(dataset)
-    assert [t.name for t in schema.tasks] == ["ctr", "cvr", "item_category"]  # no attributes, no queries
+    assert [t.name for t in schema.tasks] == ["ctr", "cvr", "item_category", "retrieval"]  # no attributes, no queries
     assert schema.tasks[1].parent == "ctr"
     assert schema.tasks[2].label == "category" and schema.tasks[2].inputs == ["title"]
     user = schema.feature("user_id")
@@ -184,3 +185,20 @@ def test_failures_leave_nothing_half_written(tmp_path):
         prepare(tmp_path / "shop", out, overwrite=True)
     assert (out / "keep.txt").read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "shop"]
+
+
+def test_catalogue_lists_every_vocabulary_item_with_its_fields(small_shop, small_dataset):
+    catalogue = read_catalogue(small_dataset)
+    schema = Schema.load(small_dataset)
+    vocabulary = (small_dataset / schema.feature("item_id").vocab).read_text().splitlines()
+    assert catalogue["item_id"].tolist() == vocabulary
+    items = pd.read_parquet(small_shop / "items.parquet").set_index("item_id").loc[vocabulary]
+    assert catalogue["title"].tolist() == items["title"].tolist()
+    np.testing.assert_allclose(catalogue["price"], items["price"])
+    assert all(
+        list(a) == [t for t in b.split(";") if t]
+        for a, b in zip(catalogue["attributes"], items["attributes"])
+    )
+    report = json.loads((small_dataset / "prepare_report.json").read_text())
+    assert catalogue["train_impressions"].sum() == report["examples"]["train"]
+    assert "user_id" not in catalogue and "retrieval" in [t.name for t in schema.tasks]

@@ -52,3 +52,12 @@ def test_text_heads_read_category_attributes_and_relevance_from_text(report):
     assert relevance["multitask"]["auc"] > 0.8
     attributes = report["item_attributes"]
     assert attributes["multitask"]["micro_auc"] > 0.8, attributes
+
+
+def test_retrieval_towers_beat_popularity_over_the_whole_catalogue(report):
+    """The clicked item of each held-out click ranked against all 1,500 items."""
+    towers, popularity = report["retrieval"]["multitask"], report["retrieval"]["prior"]
+    assert towers["count"] > 1000
+    assert towers["hr@10"] > 2 * popularity["hr@10"], report["retrieval"]
+    assert towers["ndcg@10"] > 2 * popularity["ndcg@10"]
+    assert towers["hr@100"] > popularity["hr@100"]

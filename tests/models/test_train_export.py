@@ -9,11 +9,13 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from tests.conftest import TEXT_TASKS
+from tfshop.data.catalogue import catalogue_inputs, read_catalogue
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
-from tfshop.export.saved_model import export
+from tfshop.export.saved_model import RetrievalIndex, export
 from tfshop.export.verify import score_in_fresh_process
 from tfshop.models.config import ModelConfig
+from tfshop.models.towers import tower_inputs, tower_models
 from tfshop.runner import load_keras
 from tfshop.training.train import TrainConfig, train
 
@@ -114,8 +116,45 @@ def test_learned_uncertainty_weights(small_dataset, tmp_path):
     model = train(small_dataset, tmp_path / "run", ModelConfig(block="shared_bottom"), config)
     epochs = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
     weights = {k: v for k, v in epochs.items() if k.startswith("weight_")}
-    assert set(weights) == {f"weight_{o}" for o in ("ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr")}
+    outputs = ("ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr", "retrieval")
+    assert set(weights) == {f"weight_{o}" for o in outputs}
     assert any(abs(v[-1] - 1.0) > 1e-3 for v in weights.values())  # the weights were learnt
     assert "val_ctr_auc" in epochs and "objective" in epochs
     assert not any("log_var" in w.name for w in load_keras(tmp_path / "run" / "model").weights)
     assert set(model.output_names) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
+
+
+def test_retrieve_signature_returns_the_towers_top_k(small_dataset, tmp_path, mmoe):
+    """``retrieve`` in a fresh process: the catalogue's top k by the towers' dot product, for
+    users with and without history; k above the candidates is cut to them; candidates restrict."""
+    model, _ = mmoe
+    schema, catalogue = Schema.load(small_dataset), read_catalogue(small_dataset)
+    query_names, item_names = tower_inputs(model.input_names, small_dataset, ModelConfig())
+    assert "hist_item_ids" in query_names and "position" not in query_names
+    assert {"item_id", "title", "price"} <= set(item_names) and "user_id" not in item_names
+    index = RetrievalIndex(model, schema, catalogue, query_names, item_names, k=5)
+    path = export(model, schema, tmp_path / "saved_models", "shop", index=index)
+    inputs = first_batch(small_dataset, model, rows=4)
+    requests = {n: inputs[n] for n in query_names}
+    requests["hist_item_ids"][0] = b""  # a user with no history yet
+    served = score_in_fresh_process(path, requests, signature="retrieve")
+    query_tower, item_tower = tower_models(model, query_names, item_names)
+    rows = catalogue_inputs(catalogue, schema, item_names)
+    scores = (
+        query_tower(requests).numpy() @ item_tower({n: tf.constant(v) for n, v in rows.items()}).numpy().T
+    )
+    top = np.argsort(-scores, axis=1)[:, :5]
+    assert served["item_ids"].shape == (4, 5)
+    np.testing.assert_array_equal(served["item_ids"].astype(str), catalogue["item_id"].to_numpy()[top])
+    np.testing.assert_allclose(served["scores"], np.take_along_axis(scores, top, axis=1), atol=1e-5)
+    few = RetrievalIndex(
+        model, schema, catalogue, query_names, item_names, k=50, candidates=["i1", "i2", "i3"]
+    )
+    assert few.k == 3
+    path = export(model, schema, tmp_path / "saved_models", "shop", index=few)
+    served = score_in_fresh_process(path, requests, signature="retrieve")
+    assert set(served["item_ids"].astype(str).ravel()) <= {"i1", "i2", "i3"}
+    with pytest.raises(ValueError, match="1 ids not in the catalogue"):
+        RetrievalIndex(model, schema, catalogue, query_names, item_names, candidates=["i1", "nope"])
+    with pytest.raises(ValueError, match="must be positive"):
+        RetrievalIndex(model, schema, catalogue, query_names, item_names, k=0)

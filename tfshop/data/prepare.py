@@ -8,7 +8,7 @@ gzip TFRecords. Memory is bounded by one chunk or one partition, not by the log.
 
 The output, written to a temporary sibling and renamed when complete::
 
-    schema.json  stats.json  prepare_report.json  vocab/*.txt
+    schema.json  stats.json  prepare_report.json  vocab/*.txt  items.parquet (the catalogue)
     {train,valid,test}-NNNNN.tfrecord.gz      quarantine/*.parquet
 """
 
@@ -20,6 +20,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 
 from tfshop.config import to_dict
 from tfshop.data import schema as sch
+from tfshop.data.catalogue import write_catalogue
 from tfshop.data.clean import drop_duplicates, find_bots, split_valid_events
 from tfshop.data.examples import FUNNEL_LABELS, assign_split, attach_history, group_examples
 from tfshop.data.records import write_records
@@ -204,7 +206,8 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
     schema = _finish_schema(schema, tmp, vocab, config, report)
-    _write_item_titles(schema, tmp, items)
+    if write_catalogue(schema, tmp, items, vocab.counts.get("item_id", Counter())):
+        schema.tasks += _retrieval_task(report)
     schema.save(tmp / "schema.json")
     stats = {
         "numeric": {f.name: numeric.summary(f.name) for f in schema.features_of_kind("numeric")},
@@ -432,19 +435,6 @@ def _finish_schema(schema, folder, vocab, config, report) -> sch.Schema:
     return schema
 
 
-def _write_item_titles(schema: sch.Schema, folder: Path, items: pd.DataFrame | None) -> None:
-    """``vocab/item_id_titles.txt``: each item vocabulary line's title (for the embedding projector)."""
-    if (
-        items is None
-        or "title" not in items
-        or not any(f.name == "item_id" and f.vocab for f in schema.features)
-    ):
-        return
-    ids = (folder / "vocab" / "item_id.txt").read_text(encoding="utf-8").splitlines()
-    titles = items["title"].reindex(ids).fillna("").str.replace(r"\s+", " ", regex=True)
-    (folder / "vocab" / "item_id_titles.txt").write_text("".join(f"{t}\n" for t in titles), encoding="utf-8")
-
-
 def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
     train = report.data["labels"]["train"]
     n = report.data["examples"]["train"]
@@ -477,6 +467,15 @@ def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
     for task in tasks:
         task.validate()
     return tasks
+
+
+def _retrieval_task(report: Report) -> list[sch.Task]:
+    """Retrieval of the clicked item from the whole catalogue, when train has clicks and impressions."""
+    train = report.data["labels"]["train"]
+    if 0 < train["click"] < report.data["examples"]["train"]:
+        return [sch.Task("retrieval", "retrieval", "click", weight=0.5)]
+    report.note("retrieval task left out: it learns clicked against shown items, and train has no such mix")
+    return []
 
 
 def _text_tasks(schema: sch.Schema, labels: set[str]) -> list[sch.Task]:

@@ -1,8 +1,9 @@
 """The ``evaluate`` stage: score the test split with each model and compare.
 
 For every output of the main model the report holds its metrics next to a **prior** baseline
-(the train split's base rate, class shares or mean), any **single-task** models given, and on
-simulator data the **oracle** (the ground-truth probabilities the data were drawn from).
+(the train split's base rate, class shares or mean; for retrieval, item popularity), any
+**single-task** models given, and on simulator data the **oracle** (the ground-truth
+probabilities the data were drawn from).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tfshop.evaluation.metrics import (
     multilabel_metrics,
     regression_metrics,
 )
+from tfshop.evaluation.retrieval import retrieval_report
 from tfshop.models.config import ModelConfig
 from tfshop.training.targets import Targets
 
@@ -63,7 +65,7 @@ def priors(data_dir: Path, targets: Targets, schema: Schema) -> dict[str, np.nda
     """Per output, the constant prediction learnt from the train split."""
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, float] = {}
-    kinds = targets.output_types()
+    kinds = {name: kind for name, kind in targets.output_types().items() if kind != "retrieval"}
     for features, labels in make_dataset(data_dir, "train", InputConfig(batch_size=8192), schema):
         _, y, w = targets(features, labels)
         for name, kind in kinds.items():
@@ -98,6 +100,10 @@ def evaluate(
     prior = priors(data_dir, targets, schema)
     report: dict = {}
     for name, kind in targets.output_types().items():
+        if kind == "retrieval":
+            task = next(t for t in targets.tasks if t.name == name)
+            report[name] = retrieval_report(model, data_dir, schema, task, model_config, split)
+            continue
         keep = data[f"w/{name}"] > 0
         y = data[f"y/{name}"][keep]
         users = data["user_id"][keep] if "user_id" in data else None
@@ -147,7 +153,7 @@ def summary_table(report: dict) -> str:
     columns = ["multitask", "single_task", "prior", "oracle"]
     lines = ["| output | metric | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for name, rows in report.items():
-        metric = next(m for m in ("auc", "micro_f1", "macro_f1", "rmse") if m in rows["multitask"])
+        metric = next(m for m in ("auc", "micro_f1", "macro_f1", "rmse", "hr@10") if m in rows["multitask"])
         cells = [f"{rows[c][metric]:.4f}" if c in rows else "–" for c in columns]
         lines.append(f"| {name} | {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -11,11 +11,15 @@ Signatures, both returning a dict of named task outputs and taking no labels:
   scalar features accept shape ``(batch,)`` or ``(batch, 1)``, sequences ``(batch, n)`` for any
   ``n`` (cut or padded to the schema's ``max_len``);
 * ``predict_examples``: ``examples``, a batch of serialized ``tf.train.Example`` protos with the
-  same features, as prepare writes them.
+  same features, as prepare writes them;
+* ``retrieve`` (models with a retrieval task): the query tower's features → ``item_ids`` and
+  ``scores``, ``(batch, k)``, the top k items of the catalogue (or of a candidate set) by the
+  dot product of the query vector with item vectors computed at export (brute force, plain ops).
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from pathlib import Path
@@ -24,25 +28,29 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from tfshop.data.catalogue import catalogue_inputs
 from tfshop.data.pipeline import TF_DTYPES, parsing_spec
 from tfshop.data.schema import Schema
 from tfshop.data.tables import replace_dir
 from tfshop.export.contract import check_contract
+from tfshop.models.towers import tower_models
+
+log = logging.getLogger(__name__)
 
 
 class ServingModule(tf.Module):
     """Wraps the Keras model with input reshaping for the serving signatures."""
 
-    def __init__(self, model: keras.Model, schema: Schema):
+    def __init__(self, model: keras.Model, schema: Schema, index: RetrievalIndex | None = None):
         super().__init__()
-        self.model = model
+        self.model, self.index = model, index
         self.features = [f for f in schema.features if f.name in model.input_names]
         names = {f.name for f in self.features}
         self.spec = {k: v for k, v in parsing_spec(schema).items() if k in names}
 
-    def _inputs(self, raw: dict) -> dict:
+    def _inputs(self, raw: dict, features: list | None = None) -> dict:
         out = {}
-        for f in self.features:
+        for f in features or self.features:
             x = tf.convert_to_tensor(raw[f.name])
             if f.kind == "sequence":
                 x = tf.reshape(x, [tf.shape(x)[0], -1])[:, : f.max_len]
@@ -63,17 +71,64 @@ class ServingModule(tf.Module):
         }
         return self.serve(dense)
 
+    def retrieve(self, features: dict) -> dict:
+        index = self.index
+        queries = index.query_tower(self._inputs(features, index.query_features), training=False)
+        top = tf.math.top_k(tf.matmul(queries, index.item_vectors, transpose_b=True), k=index.k)
+        return {"item_ids": tf.gather(index.item_ids, top.indices), "scores": top.values}
+
     def signatures(self) -> dict:
-        specs = {}
-        for f in self.features:
-            shape = [None, None] if f.kind == "sequence" else None
-            specs[f.name] = tf.TensorSpec(shape, TF_DTYPES[f.dtype], name=f.name)
-        return {
+        specs = {f.name: _spec(f) for f in self.features}
+        signatures = {
             "serving_default": tf.function(self.serve).get_concrete_function(specs),
             "predict_examples": tf.function(self.serve_examples).get_concrete_function(
                 tf.TensorSpec([None], tf.string, name="examples")
             ),
         }
+        if self.index is not None:
+            query_specs = {f.name: _spec(f) for f in self.index.query_features}
+            signatures["retrieve"] = tf.function(self.retrieve).get_concrete_function(query_specs)
+        return signatures
+
+
+def _spec(feature) -> tf.TensorSpec:
+    shape = [None, None] if feature.kind == "sequence" else None
+    return tf.TensorSpec(shape, TF_DTYPES[feature.dtype], name=feature.name)
+
+
+class RetrievalIndex(tf.Module):
+    """The catalogue's item vectors, computed once at export, and the query tower that scores them.
+
+    ``k`` results per request, at most the number of candidates; ``candidates``: item ids to
+    restrict the index to (default: the whole catalogue).
+    """
+
+    def __init__(self, model, schema: Schema, catalogue, query_names, item_names, k=100, candidates=None):
+        super().__init__()
+        if candidates is not None:
+            unknown = sorted(set(candidates) - set(catalogue["item_id"]))
+            if unknown:
+                raise ValueError(
+                    f"retrieval candidates: {len(unknown)} ids not in the catalogue, e.g. {unknown[0]!r}"
+                )
+            catalogue = catalogue[catalogue["item_id"].isin(set(candidates))]
+        if k <= 0:
+            raise ValueError(f"retrieval k: {k} must be positive")
+        if k > len(catalogue):
+            log.warning(
+                "retrieval k: %d is more than the %d candidates; returning %d",
+                k,
+                len(catalogue),
+                len(catalogue),
+            )
+        self.k = min(k, len(catalogue))
+        self.query_tower, item_tower = tower_models(model, query_names, item_names)
+        by_name = {f.name: f for f in schema.features}
+        self.query_features = [by_name[n] for n in query_names]
+        rows = catalogue_inputs(catalogue, schema, item_names)
+        vectors = item_tower.predict({n: tf.constant(v) for n, v in rows.items()}, batch_size=1024, verbose=0)
+        self.item_vectors = tf.constant(vectors)
+        self.item_ids = tf.constant(catalogue["item_id"].astype(str).tolist())
 
 
 def next_version(model_dir: Path) -> int:
@@ -88,12 +143,14 @@ def export(
     name: str = "tfshop",
     version: int | None = None,
     warmup: dict[str, np.ndarray] | None = None,
+    index: RetrievalIndex | None = None,
 ) -> Path:
     """Writes ``<base>/<name>/<version>/`` and ``<base>/models.config``; returns the version dir.
 
     The version appears only once it meets TF Serving's contract (``tfshop.export.contract``).
 
-    ``warmup``: raw input rows (as the serving signature takes them) for the warm-up requests.
+    ``warmup``: raw input rows (as the serving signature takes them) for the warm-up requests;
+    ``index``: adds the ``retrieve`` signature.
     """
     model_dir = Path(base) / name
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +158,7 @@ def export(
     target = model_dir / str(version)
     tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
     try:
-        module = ServingModule(model, schema)
+        module = ServingModule(model, schema, index)
         tf.saved_model.save(module, str(tmp), signatures=module.signatures())
         (tmp / "assets.extra").mkdir()
         schema.save(tmp / "assets.extra" / "schema.json")

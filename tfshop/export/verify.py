@@ -21,27 +21,39 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (its ops, as stock TF Serving links them)
 
-export, inputs, outputs = sys.argv[1:4]
+export, inputs, outputs, name = sys.argv[1:5]
 data = np.load(inputs)
-signature = tf.saved_model.load(export).signatures["serving_default"]
+signature = tf.saved_model.load(export).signatures[name]
 result = signature(**{name: tf.constant(data[name]) for name in data.files})
 leaked = sorted(m for m in ("tfshop", "tensorflow_recommenders") if m in sys.modules)
 if leaked:
     sys.exit(f"the export needed {leaked} to load")
-np.savez(outputs, **{name: value.numpy() for name, value in result.items()})
+arrays = {name: value.numpy() for name, value in result.items()}
+np.savez(outputs, **{k: v.astype(bytes) if v.dtype == object else v for k, v in arrays.items()})
 """
 
 
 def score_in_fresh_process(
-    export_dir: str | Path, inputs: dict[str, np.ndarray], timeout: float = 300
+    export_dir: str | Path,
+    inputs: dict[str, np.ndarray],
+    timeout: float = 300,
+    signature: str = "serving_default",
 ) -> dict[str, np.ndarray]:
-    """Runs ``serving_default`` of ``export_dir`` on ``inputs`` in a new interpreter."""
+    """Runs ``signature`` of ``export_dir`` on ``inputs`` in a new interpreter."""
     with tempfile.TemporaryDirectory() as scratch:
         request, response = Path(scratch) / "inputs.npz", Path(scratch) / "outputs.npz"
         np.savez(request, **{k: _plain(v) for k, v in inputs.items()})
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_USE_LEGACY_KERAS", "PYTHONPATH"))}
         result = subprocess.run(
-            [sys.executable, "-c", _SCRIPT, str(Path(export_dir).resolve()), str(request), str(response)],
+            [
+                sys.executable,
+                "-c",
+                _SCRIPT,
+                str(Path(export_dir).resolve()),
+                str(request),
+                str(response),
+                signature,
+            ],
             cwd=scratch,  # elsewhere, so that a path the export should not depend on cannot resolve
             capture_output=True,
             text=True,

@@ -9,8 +9,28 @@ import tensorflow as tf
 import tf_keras as keras
 
 
-def _mlp(units: list[int], name: str) -> keras.Sequential:
-    return keras.Sequential([keras.layers.Dense(u, activation="relu") for u in units], name=name)
+@keras.utils.register_keras_serializable(package="tfshop")
+class MLP(keras.layers.Layer):
+    """ReLU dense layers of ``units`` widths, one after another (an expert or a shared bottom)."""
+
+    def __init__(self, units: list[int], **kwargs):
+        super().__init__(**kwargs)
+        self.units = list(units)
+        self.dense = [
+            keras.layers.Dense(u, activation="relu", name=f"dense_{i}") for i, u in enumerate(units)
+        ]
+
+    def call(self, x):
+        for layer in self.dense:
+            x = layer(x)
+        return x
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def _mlp(units: list[int], name: str) -> MLP:
+    return MLP(units, name=name)
 
 
 @keras.utils.register_keras_serializable(package="tfshop")

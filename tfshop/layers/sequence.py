@@ -89,3 +89,39 @@ class CausalSequenceEncoder(keras.layers.Layer):
             "num_heads": self.num_heads,
             "dropout": self.dropout,
         }
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class HistoryState(keras.layers.Layer):
+    """A right-padded behaviour history → the causal transformer's state after its newest event.
+
+    Inputs: ``[vectors (B, L, d), ids (B, L)]`` with the most recent event last and padding
+    (id 0) after it, as the input pipeline yields histories. Padding is moved to the left and a
+    :class:`CausalSequenceEncoder` reads the sequence; returns ``(B, d)``, zeros for an empty
+    history.
+    """
+
+    def __init__(
+        self, max_length: int, num_blocks: int = 1, num_heads: int = 1, dropout: float = 0.2, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.encoder = CausalSequenceEncoder(max_length, num_blocks, num_heads, dropout, name="encoder")
+
+    def call(self, inputs, training=None):
+        vectors, ids = inputs
+        length = tf.reduce_sum(tf.cast(ids > 0, tf.int32), axis=1)
+        width = tf.shape(ids)[1]
+        index = (tf.range(width)[None] + length[:, None]) % width  # row i rolled right by its padding
+        vectors = tf.gather(vectors, index, batch_dims=1)
+        mask = tf.gather(ids, index, batch_dims=1) > 0
+        return self.encoder([vectors, mask], training=training)[:, -1]
+
+    def get_config(self):
+        encoder = self.encoder
+        return {
+            **super().get_config(),
+            "max_length": encoder.max_length,
+            "num_blocks": encoder.num_blocks,
+            "num_heads": encoder.num_heads,
+            "dropout": encoder.dropout,
+        }

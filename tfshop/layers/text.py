@@ -113,6 +113,7 @@ class SentenceEncoder(keras.layers.Layer):
             for block in self.encoder.blocks[: blocks - trainable_layers]:
                 block.trainable = False
 
+    @tf.autograph.experimental.do_not_convert  # plain ops: converting BERT's code only slows tracing
     def call(self, inputs, training=None):
         tokens = self.tokenizer(inputs)
         vectors = self.encoder(tokens, training=training and self.trainable_layers != 0)
@@ -156,6 +157,7 @@ class CachedSentenceEncoder(SentenceEncoder):
             trainable=False,
         )
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, text, training=None):
         text = tf.reshape(text, [-1])
         index = self.table.lookup(text)

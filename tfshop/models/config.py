@@ -37,6 +37,13 @@ class ModelConfig:
     dropout: float = 0.2  # on the concatenated features, during training
     embedding_l2: float = 1e-4  # L2 penalty on the rows of id/categorical embedding tables a batch uses
     exclude_features: list[str] = field(default_factory=list)  # schema features the model ignores
+    # the retrieval task's towers (tfshop.models.towers): unit vectors of retrieval_dim, a softmax
+    # over the batch's items at retrieval_temperature, a causal transformer of
+    # retrieval_history_blocks blocks over the history; the query tower skips retrieval_query_exclude
+    retrieval_dim: int = 32
+    retrieval_temperature: float = 0.1
+    retrieval_history_blocks: int = 1
+    retrieval_query_exclude: list[str] = field(default_factory=lambda: ["position"])
 
     def validate(self) -> None:
         for name in (
@@ -50,6 +57,8 @@ class ModelConfig:
             "ple_levels",
             "shared_experts",
             "task_experts",
+            "retrieval_dim",
+            "retrieval_history_blocks",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
@@ -59,6 +68,8 @@ class ModelConfig:
             raise ValueError("text_encoder_mode: fine-tuning needs a pretrained text_encoder")
         if self.pair_encoder == "cross" and not self.text_encoder:
             raise ValueError("pair_encoder: the cross-encoder needs a pretrained text_encoder")
+        if self.retrieval_temperature <= 0:
+            raise ValueError("retrieval_temperature: must be positive")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout: must be in [0, 1)")
         if self.embedding_l2 < 0:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import tf_keras as keras
 
+from tfshop.data.catalogue import read_catalogue
 from tfshop.data.pipeline import TF_DTYPES
 from tfshop.data.schema import Feature, Schema, Task
 from tfshop.errors import ConfigError
@@ -21,6 +22,8 @@ from tfshop.layers.experts import MultiGateMixtureOfExperts, ProgressiveLayeredE
 from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding
 from tfshop.layers.text import HashedBagOfWords, pretrained_sentence_encoder
 from tfshop.models.config import ModelConfig
+from tfshop.models.retrieval import InBatchScores
+from tfshop.models.towers import ITEM, QUERY, build_towers, tower_inputs
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +49,14 @@ def esmm_pair(tasks: list[Task], config: ModelConfig) -> tuple[str, str] | None:
 
 
 def output_names(schema: Schema, config: ModelConfig) -> list[str]:
+    """The model's named outputs (a retrieval task has none: it trains the towers)."""
     tasks = model_tasks(schema, config)
-    return [t.name for t in tasks] + (["ctcvr"] if esmm_pair(tasks, config) else [])
+    heads = [t.name for t in tasks if t.type != "retrieval"]
+    return heads + (["ctcvr"] if esmm_pair(tasks, config) else [])
+
+
+def retrieval_task(tasks: list[Task]) -> Task | None:
+    return next((t for t in tasks if t.type == "retrieval"), None)
 
 
 class _Encoders:
@@ -130,19 +139,26 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
             vectors[f.name] = text[1](semantic[f.name])
         elif f.kind == "text":
             vectors[f.name] = text(x)
-    parts = [vectors[f.name] for f in features if f.kind != "sequence"]
-    parts += [
-        MaskedMean(name=f"{f.name}_pool")([vectors[f.name], ids[f.name]])
+    flat = {f.name: vectors[f.name] for f in features if f.kind != "sequence"}
+    flat |= {
+        f.name: MaskedMean(name=f"{f.name}_pool")([vectors[f.name], ids[f.name]])
         for f in features
         if f.kind == "sequence" and f.name not in HISTORY_OF
-    ]
-    history = _history(vectors, ids, config)
+    }
+    parts = list(flat.values())
+    events = _history_events(vectors, ids)
+    history = _history(vectors, ids, events, config)
     if history is not None:
         parts.append(history[0])
     parts += _matches(vectors, history, semantic)
+    if retrieval_task(tasks):
+        query_names, item_names = tower_inputs(list(inputs), data_dir, config)
+        query, item = build_towers(flat, events, query_names, item_names, config)
+        parts.append(keras.layers.Dot(axes=1, name="query_item_match")([query, item]))
     shared = keras.layers.Concatenate(name="features")(parts)
     if config.dropout:
         shared = keras.layers.Dropout(config.dropout, name="feature_dropout")(shared)
+    tasks = [t for t in tasks if t.type != "retrieval"]  # trained through the towers, not a head
     block_tasks = [t for t in tasks if not t.inputs]
     per_task = _block(config, len(block_tasks))(shared) if block_tasks else []
     towers = dict(zip([t.name for t in block_tasks], per_task))
@@ -159,6 +175,19 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     if pair:
         outputs["ctcvr"] = keras.layers.Multiply(name="ctcvr")([outputs[pair[0]], outputs[pair[1]]])
     return keras.Model(inputs, outputs, name=f"tfshop_{config.block}")
+
+
+def with_retrieval_scores(model: keras.Model, data_dir: Path, tasks: list[Task], config: ModelConfig):
+    """``model`` plus the retrieval task's output (in-batch logits of its towers) for training;
+    ``model`` itself without a retrieval task."""
+    task = retrieval_task(tasks)
+    if task is None:
+        return model
+    items = read_catalogue(data_dir)
+    scores = InBatchScores(
+        dict(zip(items["item_id"], items["train_impressions"])), config.retrieval_temperature, name=task.name
+    )([model.get_layer(QUERY).output, model.get_layer(ITEM).output, model.input["item_id"]])
+    return keras.Model(model.input, {**model.output, task.name: scores}, name=f"{model.name}_training")
 
 
 def _text_encoder(data_dir: Path, text_features: list[Feature], config: ModelConfig):
@@ -248,15 +277,25 @@ def _matches(vectors, history, semantic) -> list:
     return out
 
 
-def _history(vectors, ids, config: ModelConfig):
-    """(DIN pooling of the behaviour history with the candidate as query, candidate vector)."""
-    history = [name for name in HISTORY_OF if name in vectors and HISTORY_OF[name] in vectors]
-    if not history:
+def _history_names(vectors) -> list[str]:
+    return [name for name in HISTORY_OF if name in vectors and HISTORY_OF[name] in vectors]
+
+
+def _history_events(vectors, ids):
+    """(behaviour history event vectors: item + category embeddings, item ids), or None."""
+    names = _history_names(vectors)
+    if not names:
         return None
-    keys = _sum([vectors[name] for name in history], "history_vectors")
-    candidate = _sum([vectors[HISTORY_OF[name]] for name in history], "candidate_vector")
-    mask = NotPadding(name="history_mask")(ids[history[0]])
-    pooled = TargetAttention(config.attention_units, name="history_attention")([candidate, keys, mask])
+    return _sum([vectors[name] for name in names], "history_vectors"), ids[names[0]]
+
+
+def _history(vectors, ids, events, config: ModelConfig):
+    """(DIN pooling of the behaviour history with the candidate as query, candidate vector)."""
+    if events is None:
+        return None
+    candidate = _sum([vectors[HISTORY_OF[name]] for name in _history_names(vectors)], "candidate_vector")
+    mask = NotPadding(name="history_mask")(events[1])
+    pooled = TargetAttention(config.attention_units, name="history_attention")([candidate, events[0], mask])
     return pooled, candidate
 
 

@@ -77,3 +77,56 @@ def sampled_softmax_loss(
         compute_metrics=False,
         compute_batch_metrics=False,
     )
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class InBatchScores(keras.layers.Layer):
+    """``[query vectors (B, d), item vectors (B, d), item ids (B,)]`` of a batch of impressions →
+    ``(B, B)`` logits of every row's query against every row's item.
+
+    Scores are divided by ``temperature``, corrected by the log of each item's chance of being
+    in a batch (its share of the training impressions, ``impressions``: item id → count; items
+    never shown in training get the rarest item's share) and, for each row, the other rows that
+    show the row's own item are masked out (accidental hits) — TFRS's correction and masking
+    layers. Only for training: :class:`InBatchSoftmax` turns the logits into the loss.
+    """
+
+    def __init__(self, impressions: dict[str, int], temperature: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.impressions, self.temperature = {k: int(v) for k, v in impressions.items()}, float(temperature)
+        counts = np.array(list(self.impressions.values()), np.float64)
+        if not len(counts) or counts.sum() <= 0:
+            raise ValueError("InBatchScores: no training impressions to derive sampling probabilities from")
+        shares = counts / counts.sum()
+        with tf.init_scope():
+            self.share = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(list(self.impressions)), tf.constant(shares, tf.float32)
+                ),
+                default_value=float(shares[shares > 0].min()),
+            )
+
+    def call(self, inputs):
+        queries, items, ids = inputs
+        ids = tf.reshape(ids, [-1])
+        scores = tf.matmul(queries, items, transpose_b=True) / self.temperature
+        scores = tfrs.layers.loss.SamplingProbablityCorrection()(scores, self.share.lookup(ids))
+        labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
+        return tfrs.layers.loss.RemoveAccidentalHits()(labels, scores, ids)
+
+    def get_config(self):
+        return {**super().get_config(), "impressions": self.impressions, "temperature": self.temperature}
+
+
+class InBatchSoftmax(keras.losses.Loss):
+    """Softmax cross-entropy of each row's own item (the diagonal of :class:`InBatchScores`).
+
+    The target is ignored: the sample weights choose the rows that count (the clicked ones).
+    """
+
+    def __init__(self, name: str = "in_batch_softmax", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, logits):
+        rows = tf.range(tf.shape(logits)[0])
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=rows, logits=logits)

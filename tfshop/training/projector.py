@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras as keras
 from tensorboard.plugins import projector
 
+from tfshop.data.catalogue import read_catalogue
 from tfshop.data.schema import Schema
 
 LAYER = "item_id_embedding"
@@ -19,8 +20,12 @@ def write_item_projector(model: keras.Model, data_dir: Path, schema: Schema, log
     if item is None or LAYER not in [layer.name for layer in model.layers]:
         return False
     ids = (data_dir / item.vocab).read_text(encoding="utf-8").splitlines()
-    titles_file = data_dir / "vocab" / "item_id_titles.txt"
-    titles = titles_file.read_text(encoding="utf-8").splitlines() if titles_file.exists() else [""] * len(ids)
+    catalogue = read_catalogue(data_dir)
+    titles = (
+        catalogue["title"].str.replace(r"\s+", " ", regex=True).tolist()
+        if (catalogue is not None and "title" in catalogue)
+        else [""] * len(ids)
+    )
     rows = (
         [("[padding]", "")]
         + [(f"[oov {i}]", "") for i in range(item.num_oov_buckets)]

@@ -5,7 +5,7 @@ rows where the parent's label is positive (CVR on clicked rows), a multiclass ta
 with a known class, a multilabel task only on rows with at least one known class (its target is
 multi-hot), a binary or regression task only on rows that carry a value (labels use -1 for
 none). A text task's label may be a feature column. ESMM's ``ctcvr`` output learns the purchase
-label on every impression.
+label on every impression. A retrieval task learns on the clicked rows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import tf_keras as keras
 from tfshop.data.schema import Schema, Task
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import esmm_pair, model_tasks
+from tfshop.models.retrieval import InBatchSoftmax
 
 
 def class_table(data_dir: Path, task: Task) -> tf.lookup.StaticHashTable:
@@ -73,6 +74,9 @@ class Targets:
             elif task.type == "regression":
                 y[task.name] = tf.cast(label, tf.float32)
                 w[task.name] = tf.cast(label != self.labels[task.label].default, tf.float32)
+            elif task.type == "retrieval":  # the clicked rows' items against the batch's items
+                y[task.name] = tf.cast(label > 0, tf.float32)
+                w[task.name] = y[task.name]
             else:
                 y[task.name], w[task.name] = tf.cast(label > 0, tf.float32), tf.cast(label >= 0, tf.float32)
             if task.name in self.parent_label:
@@ -105,6 +109,8 @@ class Targets:
                     keras.metrics.Precision(name="precision"),
                     keras.metrics.Recall(name="recall"),
                 ]
+            elif kind == "retrieval":
+                loss[name] = InBatchSoftmax()
             else:
                 loss[name] = keras.losses.MeanSquaredError()
                 metrics[name] = [keras.metrics.RootMeanSquaredError(name="rmse")]

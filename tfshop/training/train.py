@@ -26,7 +26,7 @@ from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError
 from tfshop.layers.text import SentenceEncoder
 from tfshop.models.config import ModelConfig
-from tfshop.models.multitask import build_model
+from tfshop.models.multitask import build_model, with_retrieval_scores
 from tfshop.training.optimizers import TwoSpeedAdam
 from tfshop.training.projector import write_item_projector
 from tfshop.training.targets import Targets
@@ -82,12 +82,13 @@ def train(
     with strategy.scope():
         model = build_model(data_dir, model_config, schema)
         targets = Targets(data_dir, schema, model_config)
+        trained = with_retrieval_scores(model, data_dir, targets.tasks, model_config)
         steps = config.steps_per_epoch or _steps(data_dir, config.batch_size)
         compile_args = targets.compile_args()
         trainer = (
-            UncertaintyWeighted(model, compile_args["loss"])
+            UncertaintyWeighted(trained, compile_args["loss"])
             if config.loss_weighting == "uncertainty"
-            else model
+            else trained
         )
         trainer.compile(
             optimizer=_optimizer(model, model_config, _learning_rate(config, steps)), **compile_args
@@ -182,7 +183,7 @@ def _callbacks(out: Path, monitor: str, config: TrainConfig) -> list:
 def _save(model, out: Path, history, model_config, config, monitor, seconds) -> None:
     target = out / "model"
     shutil.rmtree(target, ignore_errors=True)
-    model.save(str(target), save_format="tf", include_optimizer=False)
+    model.save(str(target), save_format="tf", include_optimizer=False, save_traces=False)
     logs = {key: [float(v) for v in values] for key, values in history.history.items()}
     (out / "history.json").write_text(
         json.dumps({"monitor": monitor, "seconds": round(seconds, 1), "epochs": logs}, indent=2) + "\n"

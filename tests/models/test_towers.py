@@ -1,0 +1,49 @@
+"""The retrieval towers' pieces: in-batch logits, their loss, the history state."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfshop.layers.sequence import CausalSequenceEncoder, HistoryState
+from tfshop.models.retrieval import InBatchScores, InBatchSoftmax
+
+
+def test_in_batch_logits_are_corrected_by_impression_share_and_mask_accidental_hits():
+    """Rows show items [a, a, b] with a shown three times as often as b; unknown items get the
+    rarest share. Row 0's softmax must not count row 1 (the same item a) as a negative."""
+    queries = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+    items = np.array([[0.8, 0.6], [0.8, 0.6], [0.0, 1.0]], np.float32)
+    layer = InBatchScores({"a": 30, "b": 10, "c": 0}, temperature=0.5)
+    logits = layer([tf.constant(queries), tf.constant(items), tf.constant(["a", "a", "b"])]).numpy()
+    expected = queries @ items.T / 0.5 - np.log([0.75, 0.75, 0.25])
+    for row, column in [(0, 1), (1, 0)]:
+        expected[row, column] = logits[row, column]  # masked: checked below
+    np.testing.assert_allclose(logits, expected, rtol=1e-5)
+    assert logits[0, 1] < -1e8 and logits[1, 0] < -1e8 and logits[2, 0] > -1e8
+    loss = InBatchSoftmax(reduction="none")(tf.zeros(3), tf.constant(logits)).numpy()
+    kept = np.where(logits < -1e8, -np.inf, logits)
+    by_hand = [np.log(np.exp(kept[r]).sum()) - kept[r, r] for r in range(3)]
+    np.testing.assert_allclose(loss, by_hand, rtol=1e-5)
+    unseen = layer([tf.constant(queries[:1]), tf.constant(items[:1]), tf.constant(["zzz"])]).numpy()
+    assert unseen[0, 0] == pytest.approx(queries[0] @ items[0] / 0.5 - np.log(0.25), rel=1e-5)
+
+
+def test_in_batch_scores_need_impressions():
+    with pytest.raises(ValueError, match="no training impressions"):
+        InBatchScores({"a": 0})
+
+
+def test_history_state_reads_right_padded_histories_like_left_padded_ones():
+    """[x1, x2, pad, pad] must give the encoder's state after x2 on [pad, pad, x1, x2]; an empty
+    history gives zeros."""
+    tf.random.set_seed(0)
+    vectors = tf.random.normal((3, 4, 8))
+    ids = tf.constant([[5, 7, 0, 0], [3, 4, 2, 9], [0, 0, 0, 0]])
+    state = HistoryState(4, num_blocks=1, dropout=0.0)
+    out = state([vectors, ids]).numpy()
+    encoder: CausalSequenceEncoder = state.encoder
+    left = tf.concat([tf.zeros((1, 2, 8)), vectors[:1, :2]], axis=1)
+    mask = tf.constant([[False, False, True, True]])
+    np.testing.assert_allclose(out[0], encoder([left, mask]).numpy()[0, -1], atol=1e-5)
+    np.testing.assert_allclose(out[1], encoder([vectors[1:2], ids[1:2] > 0]).numpy()[0, -1], atol=1e-5)
+    np.testing.assert_array_equal(out[2], np.zeros(8))

@@ -1,0 +1,73 @@
+"""The two retrieval towers inside the multi-task model.
+
+The **item tower** reads the catalogue's fields of the candidate item (id, category, brand,
+price, title, ...); the **query tower** reads everything else a request knows — the user, their
+profile, the context, the search query's text — and the behaviour history through a causal
+transformer (:class:`HistoryState`). Both share the model's embedding tables and end in unit
+vectors (layers ``query_vector`` and ``item_vector``). Their dot product is one more feature of
+the ranking block, and the schema's ``retrieval`` task trains them with an in-batch softmax
+(:class:`tfshop.models.retrieval.InBatchScores`). At export the item tower runs over the whole
+catalogue once and the query tower alone answers ``retrieve`` requests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import tf_keras as keras
+
+from tfshop.data import catalogue
+from tfshop.layers.sequence import HistoryState
+from tfshop.models.config import ModelConfig
+
+QUERY, ITEM = "query_vector", "item_vector"
+
+
+def tower_inputs(input_names: list[str], data_dir: Path, config: ModelConfig) -> tuple[list[str], list[str]]:
+    """(query tower inputs, item tower inputs): the item tower takes the catalogue's columns."""
+    path = Path(data_dir) / catalogue.FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: the retrieval task needs the item catalogue (prepare writes it)")
+    columns = set(pq.read_schema(path).names)
+    items = [n for n in input_names if n in columns]
+    queries = [n for n in input_names if n not in columns and n not in config.retrieval_query_exclude]
+    if "item_id" not in items:
+        raise ValueError(f"{path}: the catalogue has no item_id column among the model inputs")
+    return queries, items
+
+
+def build_towers(flat: dict, history: tuple | None, query_names: list[str], item_names: list[str], config):
+    """(query vectors, item vectors) from the per-feature vectors ``flat`` (``(B, d_f)`` each) and
+    ``history``: ``(event vectors, ids)`` of the behaviour history, or None."""
+    query_parts = [flat[n] for n in query_names if n in flat]
+    if history is not None:
+        state = HistoryState(
+            history[0].shape[1],
+            config.retrieval_history_blocks,
+            dropout=config.dropout,
+            name="history_state",
+        )(list(history))
+        query_parts.append(state)
+    return (
+        _tower(query_parts, "query", config),
+        _tower([flat[n] for n in item_names if n in flat], "item", config),
+    )
+
+
+def _tower(parts: list, side: str, config: ModelConfig):
+    x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"{side}_features")(parts)
+    for i, units in enumerate(config.tower_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"{side}_tower_{i}")(x)
+    x = keras.layers.Dense(config.retrieval_dim, name=f"{side}_projection")(x)
+    return keras.layers.UnitNormalization(name=f"{side}_vector")(x)
+
+
+def tower_models(model: keras.Model, query_names: list[str], item_names: list[str]):
+    """(query tower, item tower) as Keras models over their own raw inputs, sharing ``model``'s layers."""
+    return (
+        keras.Model(
+            {n: model.input[n] for n in query_names}, model.get_layer(QUERY).output, name="query_tower"
+        ),
+        keras.Model({n: model.input[n] for n in item_names}, model.get_layer(ITEM).output, name="item_tower"),
+    )
