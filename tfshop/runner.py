@@ -249,7 +249,11 @@ def load_keras(path: Path):
 
     import tfshop.models.multitask  # noqa: F401  (registers tfshop's layers for loading)
 
-    return keras.models.load_model(str(path), compile=False)
+    model = keras.models.load_model(str(path), compile=False)
+    # Restores again now that every layer is built: sublayers built lazily at their first call
+    # (multi-head attention's) miss the loader's restore of a model saved without traces.
+    model.load_weights(str(Path(path) / "variables" / "variables")).assert_existing_objects_matched()
+    return model
 
 
 def sample_inputs(dataset: Path, model, split: str, rows: int) -> dict[str, np.ndarray]:

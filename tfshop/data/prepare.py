@@ -473,7 +473,7 @@ def _retrieval_task(report: Report) -> list[sch.Task]:
     """Retrieval of the clicked item from the whole catalogue, when train has clicks and impressions."""
     train = report.data["labels"]["train"]
     if 0 < train["click"] < report.data["examples"]["train"]:
-        return [sch.Task("retrieval", "retrieval", "click", weight=0.5)]
+        return [sch.Task("retrieval", "retrieval", "click", weight=0.1)]
     report.note("retrieval task left out: it learns clicked against shown items, and train has no such mix")
     return []
 
