@@ -127,7 +127,8 @@ def test_pipeline_yields_exactly_the_examples(handmade):
 def test_schema_vocab_and_privacy(handmade):
     dataset, _, _ = handmade
     schema = Schema.load(dataset)
-    assert [t.name for t in schema.tasks] == ["ctr", "cvr", "item_category", "retrieval"]  # no attributes, no queries
+    tasks = ["ctr", "cvr", "item_category", "retrieval"]  # no attributes, no queries
+    assert [t.name for t in schema.tasks] == tasks
     assert schema.tasks[1].parent == "ctr"
     assert schema.tasks[2].label == "category" and schema.tasks[2].inputs == ["title"]
     user = schema.feature("user_id")
