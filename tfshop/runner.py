@@ -170,7 +170,7 @@ class Run:
             schema,
             self.config.export.base,
             self.config.export.name,
-            warmup=sample_inputs(self.dataset, model, "valid", 32),
+            warmup=sample_inputs(self.dataset, model.input_names, "valid", 32),
             index=self._retrieval_index(model, schema),
         )
         (self.dir / "export.json").write_text(json.dumps({"path": str(path)}) + "\n")
@@ -256,12 +256,12 @@ def load_keras(path: Path):
     return model
 
 
-def sample_inputs(dataset: Path, model, split: str, rows: int) -> dict[str, np.ndarray]:
-    """The first ``rows`` rows of a split as the model's raw inputs."""
+def sample_inputs(dataset: Path, names: list[str], split: str, rows: int) -> dict[str, np.ndarray]:
+    """The first ``rows`` rows of a split as raw inputs ``names`` (e.g. a model's input names)."""
     from tfshop.data.pipeline import make_dataset
 
     features, _ = next(iter(make_dataset(dataset, split, InputConfig(batch_size=rows, deterministic=True))))
-    return {name: features[name].numpy() for name in model.input_names}
+    return {name: features[name].numpy() for name in names}
 
 
 def score_real_requests(run: Run, rows: int = 5) -> None:
@@ -286,9 +286,8 @@ def retrieve_real_requests(run: Run, query_names: list[str], rows: int = 3, show
     from tfshop.export.verify import score_in_fresh_process
 
     export = Path(json.loads((run.dir / "export.json").read_text())["path"])
-    model = load_keras(run.train_dir / "model")
-    inputs = sample_inputs(run.dataset, model, "test", rows)
-    answer = score_in_fresh_process(export, {n: inputs[n] for n in query_names}, signature="retrieve")
+    inputs = sample_inputs(run.dataset, query_names, "test", rows)
+    answer = score_in_fresh_process(export, inputs, signature="retrieve")
     print(
         f"\nretrieve: top {answer['item_ids'].shape[1]} of the catalogue (first {shown}) for {rows} test rows"
     )
@@ -334,7 +333,7 @@ def _exported_and_expected(run: Run, rows: int):
     """The run's export, ``rows`` test rows as raw inputs, and the trained model's scores of them."""
     export = Path(json.loads((run.dir / "export.json").read_text())["path"])
     model = load_keras(run.train_dir / "model")
-    inputs = sample_inputs(run.dataset, model, "test", rows)
+    inputs = sample_inputs(run.dataset, model.input_names, "test", rows)
     return export, inputs, {k: v.numpy() for k, v in model(inputs, training=False).items()}
 
 

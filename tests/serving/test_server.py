@@ -41,7 +41,7 @@ def exported(small_dataset, tmp_path_factory):
     model = train(
         small_dataset, run / "train", ModelConfig(), TrainConfig(epochs=1, steps_per_epoch=20, verbose=0)
     )
-    inputs = sample_inputs(small_dataset, model, "test", ROWS)
+    inputs = sample_inputs(small_dataset, model.input_names, "test", ROWS)
     base = run / "saved_models"
     version = export(model, Schema.load(small_dataset), base, "shop", warmup=inputs)
     return base / "shop", version, inputs

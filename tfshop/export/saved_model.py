@@ -127,8 +127,10 @@ class RetrievalIndex(tf.Module):
         self.query_features = [by_name[n] for n in query_names]
         rows = catalogue_inputs(catalogue, schema, item_names)
         vectors = item_tower.predict({n: tf.constant(v) for n, v in rows.items()}, batch_size=1024, verbose=0)
-        self.item_vectors = tf.constant(vectors)
-        self.item_ids = tf.constant(catalogue["item_id"].astype(str).tolist())
+        # variables, not constants: a large catalogue's vectors belong in the checkpoint, not the graph
+        self.item_vectors = tf.Variable(vectors, trainable=False, name="item_vectors")
+        ids = catalogue["item_id"].astype(str).tolist()
+        self.item_ids = tf.Variable(ids, trainable=False, name="item_ids")
 
 
 def next_version(model_dir: Path) -> int:

@@ -53,3 +53,11 @@ class NotPadding(keras.layers.Layer):
 
     def call(self, ids):
         return ids > 0
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class StopGradient(keras.layers.Layer):
+    """Passes its input on; no gradient flows back through it."""
+
+    def call(self, x):
+        return tf.stop_gradient(x)

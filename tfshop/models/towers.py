@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import tf_keras as keras
 
 from tfshop.data import catalogue
+from tfshop.layers.features import StopGradient
 from tfshop.layers.sequence import HistoryState
 from tfshop.models.config import ModelConfig
 
@@ -39,19 +40,28 @@ def tower_inputs(input_names: list[str], data_dir: Path, config: ModelConfig) ->
 
 def build_towers(flat: dict, history: tuple | None, query_names: list[str], item_names: list[str], config):
     """(query vectors, item vectors) from the per-feature vectors ``flat`` (``(B, d_f)`` each) and
-    ``history``: ``(event vectors, ids)`` of the behaviour history, or None."""
-    query_parts = [flat[n] for n in query_names if n in flat]
+    ``history``: ``(event vectors, ids)`` of the behaviour history, or None.
+
+    The towers read those shared vectors but do not train them (no gradient flows back): the
+    retrieval loss would otherwise pull the embeddings and text vectors that the ranking and
+    text heads depend on (it cost the quality shop's text heads their accuracy).
+    """
+    read = {
+        n: StopGradient(name=f"{n}_for_towers")(flat[n]) for n in [*query_names, *item_names] if n in flat
+    }
+    query_parts = [read[n] for n in query_names if n in read]
     if history is not None:
+        events = StopGradient(name="history_for_towers")(history[0])
         state = HistoryState(
             history[0].shape[1],
             config.retrieval_history_blocks,
             dropout=config.dropout,
             name="history_state",
-        )(list(history))
+        )([events, history[1]])
         query_parts.append(state)
     return (
         _tower(query_parts, "query", config),
-        _tower([flat[n] for n in item_names if n in flat], "item", config),
+        _tower([read[n] for n in item_names if n in read], "item", config),
     )
 
 
