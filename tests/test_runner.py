@@ -43,7 +43,8 @@ def test_whole_pipeline_then_resume(tmp_path, capsys):
     assert len([line for line in out.splitlines() if line.split()[1:2] in (["http"], ["grpc"])]) == 10
     run = tmp_path / "run"
     report = json.loads((run / "eval" / "eval_report.json").read_text())
-    assert set(report) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
+    assert set(report) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr", "retrieval"}
+    assert "retrieve: top 100 of the catalogue" in out
     assert set(report["ctr"]) == {"multitask", "single_task", "prior", "oracle"}
     assert report["ctr"]["oracle"]["auc"] > 0.7 and report["ctr"]["prior"]["auc"] == 0.5
     assert "gauc" in report["ctr"]["multitask"]
