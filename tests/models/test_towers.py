@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfshop.errors import ConfigError, DataError
 from tfshop.layers.sequence import CausalSequenceEncoder, HistoryState
+from tfshop.models.config import ModelConfig
+from tfshop.models.multitask import build_model
 from tfshop.models.retrieval import InBatchScores, InBatchSoftmax
+from tfshop.models.towers import tower_inputs
 
 
 def test_in_batch_logits_are_corrected_by_impression_share_and_mask_accidental_hits():
@@ -47,3 +51,10 @@ def test_history_state_reads_right_padded_histories_like_left_padded_ones():
     np.testing.assert_allclose(out[0], encoder([left, mask]).numpy()[0, -1], atol=1e-5)
     np.testing.assert_allclose(out[1], encoder([vectors[1:2], ids[1:2] > 0]).numpy()[0, -1], atol=1e-5)
     np.testing.assert_array_equal(out[2], np.zeros(8))
+
+
+def test_towers_name_what_they_miss(small_dataset, tmp_path):
+    with pytest.raises(ConfigError, match="need item_id as a model input"):
+        build_model(small_dataset, ModelConfig(exclude_features=["item_id"]))
+    with pytest.raises(DataError, match="needs the item catalogue"):
+        tower_inputs(["item_id", "user_id"], tmp_path, ModelConfig())

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import tf_keras as keras
 
 from tfshop.data import catalogue
+from tfshop.errors import ConfigError, DataError
 from tfshop.layers.features import StopGradient
 from tfshop.layers.sequence import HistoryState
 from tfshop.models.config import ModelConfig
@@ -29,12 +30,12 @@ def tower_inputs(input_names: list[str], data_dir: Path, config: ModelConfig) ->
     """(query tower inputs, item tower inputs): the item tower takes the catalogue's columns."""
     path = Path(data_dir) / catalogue.FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path}: the retrieval task needs the item catalogue (prepare writes it)")
+        raise DataError(f"{path}: the retrieval task needs the item catalogue (prepare writes it)")
     columns = set(pq.read_schema(path).names)
     items = [n for n in input_names if n in columns]
     queries = [n for n in input_names if n not in columns and n not in config.retrieval_query_exclude]
     if "item_id" not in items:
-        raise ValueError(f"{path}: the catalogue has no item_id column among the model inputs")
+        raise ConfigError(f"{path}: the retrieval towers need item_id as a model input (excluded?)")
     return queries, items
 
 
