@@ -198,8 +198,9 @@ class Run:
 
     def score(self) -> None:
         score_real_requests(self)
-        if self._retrieval_inputs() is not None:
-            retrieve_real_requests(self, self._retrieval_inputs()[0])
+        towers = self._retrieval_inputs()
+        if towers is not None:
+            retrieve_real_requests(self, towers[0])
 
     def _retrieval_inputs(self) -> tuple[list[str], list[str]] | None:
         """(query tower inputs, item tower inputs) of a model with a retrieval task, else None."""

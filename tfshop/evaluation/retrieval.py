@@ -15,12 +15,12 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfshop.data.catalogue import catalogue_inputs, read_catalogue
+from tfshop.data.catalogue import read_catalogue
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema, Task
 from tfshop.evaluation.ranking import ranking_metrics, target_ranks
 from tfshop.models.config import ModelConfig
-from tfshop.models.towers import tower_inputs, tower_models
+from tfshop.models.towers import query_tower_and_item_vectors, tower_inputs
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,10 @@ def retrieval_report(
 ) -> dict:
     """``{"multitask": metrics, "prior": metrics}``; metrics as in ``ranking_metrics``."""
     query_names, item_names = tower_inputs(model.input_names, data_dir, config)
-    query_tower, item_tower = tower_models(model, query_names, item_names)
     catalogue = read_catalogue(data_dir)
-    rows = catalogue_inputs(catalogue, schema, item_names)
-    items = item_tower.predict({n: tf.constant(v) for n, v in rows.items()}, batch_size=1024, verbose=0)
+    query_tower, items = query_tower_and_item_vectors(model, schema, catalogue, query_names, item_names)
     position = {item: i for i, item in enumerate(catalogue["item_id"])}
-    popularity = catalogue["train_impressions"].to_numpy(np.float64)
+    popularity_rank = _popularity_ranks(catalogue["train_impressions"].to_numpy(np.float64))
     ranks, popular, unknown = [], [], 0
     for features, labels in make_dataset(
         data_dir, split, InputConfig(batch_size=4096, deterministic=True), schema
@@ -55,9 +53,7 @@ def retrieval_report(
         keep = np.flatnonzero(clicked)[known]
         queries = query_tower({n: tf.gather(features[n], keep) for n in query_names}, training=False).numpy()
         ranks.append(target_ranks(queries @ items.T, targets[known]))
-        popular.append(
-            target_ranks(np.broadcast_to(popularity, (len(keep), len(popularity))), targets[known])
-        )
+        popular.append(popularity_rank[targets[known]])
     if unknown:
         log.warning("retrieval: %d clicked items of %s are not in the catalogue; left out", unknown, split)
     if not ranks:
@@ -66,3 +62,10 @@ def retrieval_report(
         "multitask": ranking_metrics(np.concatenate(ranks), ks),
         "prior": ranking_metrics(np.concatenate(popular), ks),
     }
+
+
+def _popularity_ranks(popularity: np.ndarray) -> np.ndarray:
+    """Each item's rank when every item is ranked by ``popularity``: the number of other items
+    at least as popular (ties count against it, as in ``target_ranks``)."""
+    ordered = np.sort(popularity)
+    return len(popularity) - np.searchsorted(ordered, popularity, side="left") - 1

@@ -28,12 +28,11 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfshop.data.catalogue import catalogue_inputs
 from tfshop.data.pipeline import TF_DTYPES, parsing_spec
 from tfshop.data.schema import Schema
 from tfshop.data.tables import replace_dir
 from tfshop.export.contract import check_contract
-from tfshop.models.towers import tower_models
+from tfshop.models.towers import query_tower_and_item_vectors
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +121,11 @@ class RetrievalIndex(tf.Module):
                 len(catalogue),
             )
         self.k = min(k, len(catalogue))
-        self.query_tower, item_tower = tower_models(model, query_names, item_names)
+        self.query_tower, vectors = query_tower_and_item_vectors(
+            model, schema, catalogue, query_names, item_names
+        )
         by_name = {f.name: f for f in schema.features}
         self.query_features = [by_name[n] for n in query_names]
-        rows = catalogue_inputs(catalogue, schema, item_names)
-        vectors = item_tower.predict({n: tf.constant(v) for n, v in rows.items()}, batch_size=1024, verbose=0)
         # variables, not constants: a large catalogue's vectors belong in the checkpoint, not the graph
         self.item_vectors = tf.Variable(vectors, trainable=False, name="item_vectors")
         ids = catalogue["item_id"].astype(str).tolist()

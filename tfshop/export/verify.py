@@ -21,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (its ops, as stock TF Serving links them)
 
-export, inputs, outputs, name = sys.argv[1:5]
+export, inputs, outputs, signature_name = sys.argv[1:5]
 data = np.load(inputs)
-signature = tf.saved_model.load(export).signatures[name]
+signature = tf.saved_model.load(export).signatures[signature_name]
 result = signature(**{name: tf.constant(data[name]) for name in data.files})
 leaked = sorted(m for m in ("tfshop", "tensorflow_recommenders") if m in sys.modules)
 if leaked:

@@ -29,10 +29,6 @@ class MLP(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
-def _mlp(units: list[int], name: str) -> MLP:
-    return MLP(units, name=name)
-
-
 @keras.utils.register_keras_serializable(package="tfshop")
 class SharedBottom(keras.layers.Layer):
     """One MLP shared by all tasks."""
@@ -40,7 +36,7 @@ class SharedBottom(keras.layers.Layer):
     def __init__(self, num_tasks: int, units: list[int], **kwargs):
         super().__init__(**kwargs)
         self.num_tasks, self.units = num_tasks, list(units)
-        self.bottom = _mlp(self.units, "bottom")
+        self.bottom = MLP(self.units, name="bottom")
 
     def call(self, x):
         shared = self.bottom(x)
@@ -62,7 +58,7 @@ class MultiGateMixtureOfExperts(keras.layers.Layer):
     def __init__(self, num_tasks: int, num_experts: int, units: list[int], **kwargs):
         super().__init__(**kwargs)
         self.num_tasks, self.num_experts, self.units = num_tasks, num_experts, list(units)
-        self.experts = [_mlp(self.units, f"expert_{i}") for i in range(num_experts)]
+        self.experts = [MLP(self.units, name=f"expert_{i}") for i in range(num_experts)]
         self.gates = [keras.layers.Dense(num_experts, name=f"gate_{t}") for t in range(num_tasks)]
 
     def call(self, x):
@@ -97,9 +93,9 @@ class ProgressiveLayeredExtraction(keras.layers.Layer):
         self.shared_experts, self.task_experts, self.units = shared_experts, task_experts, list(units)
         self.levels = []
         for level in range(num_levels):
-            shared = [_mlp(self.units, f"l{level}_shared_{i}") for i in range(shared_experts)]
+            shared = [MLP(self.units, name=f"l{level}_shared_{i}") for i in range(shared_experts)]
             own = [
-                [_mlp(self.units, f"l{level}_task{t}_{i}") for i in range(task_experts)]
+                [MLP(self.units, name=f"l{level}_task{t}_{i}") for i in range(task_experts)]
                 for t in range(num_tasks)
             ]
             gates = [

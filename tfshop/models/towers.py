@@ -15,9 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import tensorflow as tf
 import tf_keras as keras
 
 from tfshop.data import catalogue
+from tfshop.data.catalogue import catalogue_inputs
 from tfshop.errors import ConfigError, DataError
 from tfshop.layers.features import StopGradient
 from tfshop.layers.sequence import HistoryState
@@ -72,6 +74,14 @@ def _tower(parts: list, side: str, config: ModelConfig):
         x = keras.layers.Dense(units, activation="relu", name=f"{side}_tower_{i}")(x)
     x = keras.layers.Dense(config.retrieval_dim, name=f"{side}_projection")(x)
     return keras.layers.UnitNormalization(name=f"{side}_vector")(x)
+
+
+def query_tower_and_item_vectors(model: keras.Model, schema, catalogue, query_names, item_names):
+    """(the query tower, the item tower's vectors of every catalogue row as a numpy array)."""
+    query_tower, item_tower = tower_models(model, query_names, item_names)
+    rows = catalogue_inputs(catalogue, schema, item_names)
+    vectors = item_tower.predict({n: tf.constant(v) for n, v in rows.items()}, batch_size=1024, verbose=0)
+    return query_tower, vectors
 
 
 def tower_models(model: keras.Model, query_names: list[str], item_names: list[str]):
