@@ -1,10 +1,11 @@
 """Next-item recommendation on a sequence file, leave-one-out: sampled and full-ranking metrics.
 
 ``--data``: a folder holding one sequence file, or the file itself, in the SASRec layout (``user
-item`` per line) or the S3-Rec layout (``user item item ...`` per line), ids in time order, as
-in ../shared/datasets/amazon_video_games_sasrec and amazon_beauty_s3rec. Each user's last item is
-the test target, the one before it the validation target, the rest trains (users with fewer
-than 3 items train on all of theirs and are not evaluated), as in SASRec. The model
+item`` per line), the S3-Rec layout (``user item item ...`` per line) or the DynamicRec layout
+(``item,item,...`` per line, ``.csv``), ids in time order, as in
+../shared/datasets/amazon_video_games_sasrec, amazon_beauty_s3rec and dynamicrec_session_datasets.
+Each user's last item is the test target, the one before it the validation target, the rest
+trains (users with fewer than 3 items train on all of theirs and are not evaluated), as in SASRec. The model
 (:mod:`tfshop.models.sequential`) trains on every next-item target of the training sequences;
 after each epoch it is scored on the validation targets (sampled NDCG@10 of up to 5,000 users)
 and the best epoch is kept. Test: the history is everything before the last item, and
@@ -37,9 +38,11 @@ VALIDATION_USERS = 5_000
 def sequence_file(path: Path) -> Path:
     if path.is_file():
         return path
-    found = [p for p in sorted(path.iterdir()) if p.name.endswith((".txt", ".txt.gz"))]
+    found = [p for p in sorted(path.iterdir()) if p.name.endswith((".txt", ".txt.gz", ".csv", ".csv.gz"))]
     if len(found) != 1:
-        raise SystemExit(f"{path}: expected one sequence file (*.txt or *.txt.gz), found {found or 'none'}")
+        raise SystemExit(
+            f"{path}: expected one sequence file (*.txt, *.csv, gzipped or not), found {found or 'none'}"
+        )
     return found[0]
 
 

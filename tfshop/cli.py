@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shop", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--config", help="YAML with PrepareConfig keys")
-    p.add_argument("--split", choices=["time", "leave_last_out"])
+    p.add_argument("--split", choices=["time", "leave_last_out", "given"])
     p.add_argument("--history-length", type=int)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_prepare)

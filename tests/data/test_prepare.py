@@ -171,6 +171,38 @@ def test_pipeline_counts_match_the_report(small_dataset):
     assert report["bots"]["users"] >= 1
 
 
+def test_given_split_is_kept_and_histories_hold_training_events_only(tmp_path):
+    """A split that does not follow time (e.g. a published random split) is taken as given."""
+    rows = [
+        (user, f"i{k}", 1_000_000 + 100 * k, "click", f"{user}-{k}", ("train", "valid", "test")[k % 3])
+        for user in ("u1", "u2")
+        for k in range(12)
+    ]
+    rows.append(("u1", "i99", 1_000_000, "click", "bad", "holdout"))
+    columns = ["user_id", "item_id", "timestamp", "behavior", "impression_id", "split"]
+    with ShopWriter(tmp_path / "shop") as writer:
+        writer.write_events(pd.DataFrame(rows, columns=columns))
+        writer.write_items(pd.DataFrame({"item_id": [f"i{k}" for k in range(13)], "title": "t"}))
+        writer.close("test")
+    config = PrepareConfig(split="given", max_actions_per_hour=0, history_length=20)
+    dataset = prepare(tmp_path / "shop", tmp_path / "dataset", config)
+    for index, split in enumerate(("train", "valid", "test")):
+        for row in read_all(dataset, split):
+            k = int(row["item_id"].decode()[1:])
+            assert k % 3 == index
+            history = [h.decode() for h in row["hist_item_ids"] if h]
+            assert history == [f"i{j}" for j in range(0, k, 3)]  # earlier training events only
+        assert len(read_all(dataset, split)) == 8
+    report = json.loads((dataset / "prepare_report.json").read_text())
+    assert report["quarantined"] == {"split not train, valid or test": 1}
+    # the catalogue: the vocabulary (training items), then the item table's other items
+    catalogue = read_catalogue(dataset)["item_id"].tolist()
+    assert sorted(catalogue[:4]) == ["i0", "i3", "i6", "i9"]
+    assert catalogue[4:] == sorted({f"i{k}" for k in range(13)} - {"i0", "i3", "i6", "i9"})
+    with pytest.raises(DataError, match="'given' needs a split column"):
+        prepare(handmade_shop(tmp_path / "plain")[0], tmp_path / "out", config)
+
+
 def test_failures_leave_nothing_half_written(tmp_path):
     with ShopWriter(tmp_path / "shop") as writer:
         writer.write_events(
@@ -188,12 +220,15 @@ def test_failures_leave_nothing_half_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dataset", "shop"]
 
 
-def test_catalogue_lists_every_vocabulary_item_with_its_fields(small_shop, small_dataset):
+def test_catalogue_lists_every_item_with_its_fields(small_shop, small_dataset):
     catalogue = read_catalogue(small_dataset)
     schema = Schema.load(small_dataset)
     vocabulary = (small_dataset / schema.feature("item_id").vocab).read_text().splitlines()
-    assert catalogue["item_id"].tolist() == vocabulary
-    items = pd.read_parquet(small_shop / "items.parquet").set_index("item_id").loc[vocabulary]
+    shop_items = pd.read_parquet(small_shop / "items.parquet").set_index("item_id")
+    ids = catalogue["item_id"].tolist()
+    assert ids[: len(vocabulary)] == vocabulary  # then the items never shown in training
+    assert ids[len(vocabulary) :] == sorted(set(shop_items.index) - set(vocabulary))
+    items = shop_items.loc[ids]
     assert catalogue["title"].tolist() == items["title"].tolist()
     np.testing.assert_allclose(catalogue["price"], items["price"])
     assert all(

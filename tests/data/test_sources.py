@@ -7,6 +7,7 @@ from tests.conftest import real_dataset
 from tfshop.data.prepare import PrepareConfig, prepare
 from tfshop.data.schema import Schema
 from tfshop.data.sources import ingest_movielens, ingest_sequences, ingest_table, ingest_taobao
+from tfshop.data.sources.sequences import read_sequences
 from tfshop.data.tables import open_shop
 from tfshop.errors import ConfigError, DataError
 
@@ -36,7 +37,7 @@ def test_taobao_user_behavior(tmp_path):
     report = (dataset / "prepare_report.json").read_text()
     assert '"timestamp out of range"' in report  # the sample's out-of-window rows are set aside, counted
     tasks = [t.name for t in Schema.load(dataset).tasks]
-    assert tasks == ["cvr"]  # no impressions in this log, so no CTR task
+    assert tasks == ["cvr", "retrieval"]  # no impressions in this log, so no CTR task
 
 
 def test_s3rec_sequences_with_attributes(tmp_path):
@@ -68,6 +69,18 @@ def test_sasrec_pairs_keep_ranks_across_chunks(tmp_path, chunk_users):
         ["11", 2],
         ["12", 3],
     ]
+
+
+def test_dynamicrec_sessions(tmp_path):
+    sessions = read_sequences(real_dataset("dynamicrec_session_datasets") / "diginetica.csv.gz")
+    assert len(sessions) == 70_756
+    assert sessions["1"] == [str(i) for i in range(1, 10)]
+    assert sum(map(len, sessions.values())) == 579_478
+    assert len({i for s in sessions.values() for i in s}) == 38_970
+    assert min(map(len, sessions.values())) == 1  # one-item sessions are sessions too
+    (tmp_path / "bad.csv").write_text("1,2\n3,,4\n")
+    with pytest.raises(DataError, match=r"bad.csv:2: empty item id"):
+        read_sequences(tmp_path / "bad.csv")
 
 
 def test_sasrec_video_games_leave_last_out(tmp_path):

@@ -1,4 +1,6 @@
-"""The item catalogue of a dataset: ``items.parquet``, one row per item of the item vocabulary.
+"""The item catalogue of a dataset: ``items.parquet``, one row per item of the item vocabulary
+and per further item of the shop's item table (items never shown in training: retrieval can
+still find them by their fields, title, category...).
 
 Columns: ``item_id``, every schema feature whose value belongs to the item (category, brand,
 price, title, ...; lists for sequence features) and ``train_impressions``, how often the item
@@ -21,11 +23,12 @@ FILE = "items.parquet"
 
 
 def write_catalogue(schema: Schema, folder: Path, items: pd.DataFrame | None, impressions: Counter) -> bool:
-    """Writes ``folder/items.parquet`` for the vocabulary's items; False when there is no item table."""
+    """Writes ``folder/items.parquet``; False when there is no item table."""
     item = next((f for f in schema.features if f.name == "item_id" and f.vocab), None)
     if items is None or item is None:
         return False
     ids = (folder / item.vocab).read_text(encoding="utf-8").splitlines()
+    ids += sorted(set(items.index) - set(ids))
     columns = [f.name for f in schema.features if f.name in items.columns]
     table = items[columns].reindex(ids)
     for f in schema.features:

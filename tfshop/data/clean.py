@@ -9,7 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfshop.data.tables import BEHAVIORS, EVENT_OPTIONAL, EVENT_REQUIRED, as_strings, check_columns
+from tfshop.data.tables import (
+    BEHAVIORS,
+    EVENT_OPTIONAL,
+    EVENT_REQUIRED,
+    SPLITS,
+    as_strings,
+    check_columns,
+)
 
 POSITIVE_BEHAVIORS = ("click", "cart", "fav", "purchase")
 
@@ -47,6 +54,8 @@ def split_valid_events(
             number = pd.to_numeric(raw[column].where(~blank), errors="coerce")
             reject(number.isna() & ~blank, f"unparseable {column}")
             out[column] = number.astype("float64")
+    if "split" in out:
+        reject(~out["split"].isin(SPLITS), "split not train, valid or test")
     if "rating" in out:
         reject(out["rating"].notna() & ~out["rating"].between(0, 10), "rating out of range")
     bad = reason != ""

@@ -38,6 +38,7 @@ def group_examples(events: pd.DataFrame) -> pd.DataFrame:
         ("rating", "max"),
         ("truth_p_click", "first"),
         ("truth_p_cvr", "first"),
+        ("split", "first"),
     ):
         if column in ev:
             aggregations[column] = (column, how)
@@ -87,8 +88,10 @@ def assign_split(examples: pd.DataFrame, how: str, valid_from: int = 0, test_fro
 
     ``time``: by the example's timestamp against the two cut-offs. ``leave_last_out``: each
     user's last example is test and the one before it valid (users with fewer than 3 examples
-    stay in train), as in the SASRec / S3-Rec protocol.
+    stay in train), as in the SASRec / S3-Rec protocol. ``given``: the events' own ``split``.
     """
+    if how == "given":
+        return examples["split"]
     if how == "time":
         t = examples["timestamp"]
         return pd.Series(

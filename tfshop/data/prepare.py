@@ -39,6 +39,7 @@ from tfshop.data.records import write_records
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
 from tfshop.data.tables import (
     CATEGORY_SEPARATOR,
+    SPLITS,
     iter_event_chunks,
     open_shop,
     read_items,
@@ -48,14 +49,13 @@ from tfshop.data.tables import (
 from tfshop.errors import DataError
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass
 class PrepareConfig:
     """Knobs of ``prepare``; every one has a default."""
 
-    split: Literal["time", "leave_last_out"] = "time"
+    split: Literal["time", "leave_last_out", "given"] = "time"
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     history_length: int = 20
@@ -275,9 +275,14 @@ def _partition_examples(events, items, users, config, report, quarantine) -> pd.
         report.data["bots"]["users"] += len(bots)
         report.data["bots"]["rows"] += int(is_bot.sum())
         events = events[~is_bot]
+    if config.split == "given" and "split" not in events:
+        raise DataError("prepare.split: 'given' needs a split column (train/valid/test) in the events")
     examples = group_examples(events)
     category = items["category"] if items is not None and "category" in items else None
-    examples = attach_history(examples, events, config.history_length, category)
+    # a given split need not follow time: histories then hold training events only, so no
+    # valid or test interaction reaches a model through another example's history
+    known = events[events["split"] == "train"] if config.split == "given" else events
+    examples = attach_history(examples, known, config.history_length, category)
     when = pd.to_datetime(examples["timestamp"], unit="s", utc=True)
     examples["hour_of_day"] = when.dt.hour.astype(str)
     examples["day_of_week"] = when.dt.dayofweek.astype(str)
@@ -470,11 +475,10 @@ def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
 
 
 def _retrieval_task(report: Report) -> list[sch.Task]:
-    """Retrieval of the clicked item from the whole catalogue, when train has clicks and impressions."""
-    train = report.data["labels"]["train"]
-    if 0 < train["click"] < report.data["examples"]["train"]:
+    """Retrieval of the clicked item from the whole catalogue, when train has clicks."""
+    if report.data["labels"]["train"]["click"] > 0:
         return [sch.Task("retrieval", "retrieval", "click", weight=0.1)]
-    report.note("retrieval task left out: it learns clicked against shown items, and train has no such mix")
+    report.note("retrieval task left out: no clicks in train")
     return []
 
 

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from tfshop.errors import DataError
 
 BEHAVIORS = ("impression", "click", "cart", "fav", "purchase")
+SPLITS = ("train", "valid", "test")
 
 EVENT_REQUIRED = {"user_id": "string", "item_id": "string", "timestamp": "int64", "behavior": "string"}
 EVENT_OPTIONAL = {
@@ -38,6 +39,7 @@ EVENT_OPTIONAL = {
     "rating": "float64",
     "truth_p_click": "float64",
     "truth_p_cvr": "float64",
+    "split": "string",  # train / valid / test, for prepare's split: given
 }
 ITEM_REQUIRED = {"item_id": "string"}
 ITEM_OPTIONAL = {

@@ -22,10 +22,8 @@ from tfshop.data import schema as sch
 from tfshop.data.records import write_records
 from tfshop.data.sources.files import read_table
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
-from tfshop.data.tables import as_strings, replace_dir
+from tfshop.data.tables import SPLITS, as_strings, replace_dir
 from tfshop.errors import ConfigError, DataError
-
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass

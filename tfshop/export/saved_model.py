@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
+from tf_keras.src.saving.legacy.saved_model.utils import keras_option_scope
 
 from tfshop.data.pipeline import TF_DTYPES, parsing_spec
 from tfshop.data.schema import Schema
@@ -46,6 +47,8 @@ class ServingModule(tf.Module):
         self.features = [f for f in schema.features if f.name in model.input_names]
         names = {f.name for f in self.features}
         self.spec = {k: v for k, v in parsing_spec(schema).items() if k in names}
+        # one trace of the model, which predict_examples also calls after parsing
+        self.serve = tf.function(self._serve, input_signature=[{f.name: _spec(f) for f in self.features}])
 
     def _inputs(self, raw: dict, features: list | None = None) -> dict:
         out = {}
@@ -59,7 +62,7 @@ class ServingModule(tf.Module):
             out[f.name] = tf.cast(x, TF_DTYPES[f.dtype]) if f.dtype != "string" else x
         return out
 
-    def serve(self, features: dict) -> dict:
+    def _serve(self, features: dict) -> dict:
         return self.model(self._inputs(features), training=False)
 
     def serve_examples(self, examples: tf.Tensor) -> dict:
@@ -77,9 +80,8 @@ class ServingModule(tf.Module):
         return {"item_ids": tf.gather(index.item_ids, top.indices), "scores": top.values}
 
     def signatures(self) -> dict:
-        specs = {f.name: _spec(f) for f in self.features}
         signatures = {
-            "serving_default": tf.function(self.serve).get_concrete_function(specs),
+            "serving_default": self.serve.get_concrete_function(),
             "predict_examples": tf.function(self.serve_examples).get_concrete_function(
                 tf.TensorSpec([None], tf.string, name="examples")
             ),
@@ -160,7 +162,11 @@ def export(
     tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
     try:
         module = ServingModule(model, schema, index)
-        tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        signatures = module.signatures()
+        # the signatures are the export's whole interface: Keras' per-layer traces would only
+        # double the time the save takes
+        with keras_option_scope(save_traces=False):
+            tf.saved_model.save(module, str(tmp), signatures=signatures)
         (tmp / "assets.extra").mkdir()
         schema.save(tmp / "assets.extra" / "schema.json")
         if warmup is not None:

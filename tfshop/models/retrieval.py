@@ -93,7 +93,8 @@ class InBatchScores(keras.layers.Layer):
 
     def __init__(self, impressions: dict[str, int], temperature: float = 0.1, **kwargs):
         super().__init__(**kwargs)
-        self.impressions, self.temperature = {k: int(v) for k, v in impressions.items()}, float(temperature)
+        self.impressions = {k: int(v) for k, v in impressions.items() if v > 0}
+        self.temperature = float(temperature)
         counts = np.array(list(self.impressions.values()), np.float64)
         if not len(counts) or counts.sum() <= 0:
             raise ValueError("InBatchScores: no training impressions to derive sampling probabilities from")

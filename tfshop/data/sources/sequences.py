@@ -1,9 +1,11 @@
-"""Per-user item sequences as published with SASRec and S3-Rec.
+"""Per-user item sequences as published with SASRec, S3-Rec and DynamicRec.
 
-Two layouts, both with ids from 1 and in chronological order:
+Three layouts, all in chronological order:
 
 * S3-Rec: one user a line, ``user item_1 item_2 ...``;
-* SASRec: one interaction a line, ``user item``, sorted by user then time.
+* SASRec: one interaction a line, ``user item``, sorted by user then time;
+* DynamicRec (``.csv`` or ``.csv.gz`` files): one session a line, ``item_1,item_2,...``; the
+  line number is the user.
 
 There are no timestamps, so each interaction's ``timestamp`` is its rank in the user's sequence
 (1, 2, ...): good for ordering and leave-last-out splits, not for time-based splits. An optional
@@ -46,8 +48,16 @@ def ingest_sequences(
 
 
 def _user_items(source: Path):
-    """``(user, [items])`` for each non-empty line of either layout; a lone token is an error."""
+    """``(user, [items])`` for each non-empty line; a lone token is an error but in a session."""
+    sessions = source.name.endswith((".csv", ".csv.gz"))
     for number, line in enumerate(_lines(source), 1):
+        if sessions:
+            items = [token.strip() for token in line.split(",")] if line.strip() else []
+            if "" in items:
+                raise DataError(f"{source}:{number}: empty item id in {line.strip()!r}")
+            if items:
+                yield str(number), items
+            continue
         tokens = line.split()
         if len(tokens) == 1:
             raise DataError(f"{source}:{number}: expected 'user item ...', got {line.strip()!r}")
@@ -81,7 +91,7 @@ def _events(rows: dict[str, list[str]], written: dict[str, int]) -> pd.DataFrame
 
 
 def _items(source: Path, attributes: str | Path | None) -> pd.DataFrame:
-    ids = sorted({tok for line in _lines(source) for tok in line.split()[1:]}, key=_numeric_first)
+    ids = sorted({item for _, items in _user_items(source) for item in items}, key=_numeric_first)
     items = pd.DataFrame({"item_id": ids})
     if attributes is not None:
         path = existing_file(attributes)
@@ -102,7 +112,7 @@ def _numeric_first(token: str):
 
 
 def read_sequences(source: str | Path) -> dict[str, list[str]]:
-    """Every user's items in order, from either layout (for in-memory sequence models)."""
+    """Every user's items in order, from any layout (for in-memory sequence models)."""
     source = existing_file(source)
     sequences: dict[str, list[str]] = {}
     for user, items in _user_items(source):
