@@ -48,6 +48,7 @@ def main() -> None:
     p.add_argument("--valid-share", type=float, default=0.05)
     p.add_argument("--history", type=int, default=50, help="earlier training ratings per example")
     p.add_argument("--text-encoder", default="default", help='"" = bag of words for the titles')
+    p.add_argument("--extra-negatives", type=int, default=0, help="uniform catalogue negatives per batch")
     args = p.parse_args()
     started = time.time()
     with tempfile.TemporaryDirectory() as scratch:
@@ -65,6 +66,7 @@ def main() -> None:
             loss_weights={"rating": 1.0, "retrieval": 1.0},
             embedding_dim=32,
             text_encoder=args.text_encoder,
+            retrieval_extra_negatives=args.extra_negatives,
         )
         train_config = TrainConfig(epochs=1 if args.quick else args.epochs, verbose=2)
         t0 = time.time()
@@ -94,7 +96,8 @@ def main() -> None:
         f"TFRS multitask tutorial split ({examples['train']} train, {examples['valid']} valid held out "
         f"of the 80,000, {examples['test']} test); one model, tasks rating + retrieval at weights 1:1, "
         f"at most {train_config.epochs} epochs (best val_loss kept), text encoder "
-        f"{args.text_encoder or 'bag of words'}; top-100 over all titles, ties against",
+        f"{args.text_encoder or 'bag of words'}, {args.extra_negatives} extra uniform negatives per batch; "
+        "top-100 over all titles, ties against",
         started,
         **result,
     )

@@ -45,7 +45,7 @@ def train_throughput(data: Path, steps: int, with_retrieval: bool):
     config = ModelConfig(tasks=[t.name for t in schema.tasks if with_retrieval or t.type != "retrieval"])
     model = build_model(data, config, schema)
     targets = Targets(data, schema, config)
-    trained = with_retrieval_scores(model, data, targets.tasks, config)
+    trained = with_retrieval_scores(model, data, schema, targets.tasks, config)
     trained.compile(optimizer=keras.optimizers.Adam(0.002), **targets.compile_args())
     batches = make_dataset(data, "train", InputConfig(batch_size=BATCH, shuffle=True, repeat=True), schema)
     batches = batches.map(targets)

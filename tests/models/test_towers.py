@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError, DataError
 from tfshop.layers.sequence import CausalSequenceEncoder, HistoryState
 from tfshop.models.config import ModelConfig
-from tfshop.models.multitask import build_model
-from tfshop.models.retrieval import InBatchScores, InBatchSoftmax
+from tfshop.models.multitask import build_model, with_retrieval_scores
+from tfshop.models.retrieval import CatalogueSample, InBatchScores, InBatchSoftmax
 from tfshop.models.towers import tower_inputs
+from tfshop.training.targets import Targets
 
 
 def test_in_batch_logits_are_corrected_by_impression_share_and_mask_accidental_hits():
@@ -30,6 +33,60 @@ def test_in_batch_logits_are_corrected_by_impression_share_and_mask_accidental_h
     np.testing.assert_allclose(loss, by_hand, rtol=1e-5)
     unseen = layer([tf.constant(queries[:1]), tf.constant(items[:1]), tf.constant(["zzz"])]).numpy()
     assert unseen[0, 0] == pytest.approx(queries[0] @ items[0] / 0.5 - np.log(0.25), rel=1e-5)
+
+
+def test_extra_uniform_candidates_are_corrected_by_the_mixture_and_masked():
+    """Rows [a, a, b] plus uniform draws [b, c] from a catalogue of 4: each candidate's
+    probability is its impression share + 2 / (3 · 4); row 2's draw of b is an accidental hit."""
+    queries = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], np.float32)
+    items = np.array([[0.8, 0.6], [0.8, 0.6], [0.0, 1.0]], np.float32)
+    extra = np.array([[0.0, 1.0], [1.0, 0.0]], np.float32)
+    layer = InBatchScores({"a": 30, "b": 10}, temperature=0.5, catalogue_size=4)
+    inputs = [tf.constant(queries), tf.constant(items), tf.constant(["a", "a", "b"])]
+    logits = layer(inputs + [tf.constant(extra), tf.constant(["b", "c"])]).numpy()
+    share = np.array([0.75, 0.75, 0.25, 0.25, 0.25])  # c never shown: the rarest share
+    expected = queries @ np.concatenate([items, extra]).T / 0.5 - np.log(share + 2 / 12)
+    masked = [(0, 1), (1, 0), (2, 3)]
+    for row, column in masked:
+        assert logits[row, column] < -1e8
+        expected[row, column] = logits[row, column]
+    np.testing.assert_allclose(logits, expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="need the catalogue_size"):
+        InBatchScores({"a": 1})(inputs + [tf.constant(extra), tf.constant(["b", "c"])])
+
+
+def test_catalogue_sample_draws_whole_rows_and_survives_its_config():
+    columns = {
+        "item_id": np.array(["a", "b", "c"], dtype=object),
+        "price": np.array([1.0, 2.0, 3.0], np.float32),
+        "attributes": np.array([["x", ""], ["y", "z"], ["", ""]], dtype=object),
+    }
+    tf.random.set_seed(0)
+    for layer in (
+        CatalogueSample(columns, 50),
+        CatalogueSample.from_config(CatalogueSample(columns, 50).get_config()),
+    ):
+        drawn = layer(tf.constant(["anything"]))
+        ids = [i.decode() for i in drawn["item_id"].numpy()]
+        assert drawn["price"].dtype == tf.float32 and drawn["attributes"].shape == (50, 2)
+        assert set(ids) == {"a", "b", "c"}
+        rows = ["abc".index(i) for i in ids]
+        np.testing.assert_array_equal(drawn["price"].numpy(), columns["price"][rows])
+        assert drawn["attributes"].numpy().astype(str).tolist() == columns["attributes"][rows].tolist()
+
+
+def test_joint_model_scores_its_batch_against_extra_catalogue_items(small_dataset):
+    schema = Schema.load(small_dataset)
+    config = ModelConfig(retrieval_extra_negatives=64)
+    model = build_model(small_dataset, config, schema)
+    targets = Targets(small_dataset, schema, config)
+    trained = with_retrieval_scores(model, small_dataset, schema, targets.tasks, config)
+    trained.compile(optimizer="adam", **targets.compile_args())
+    batches = make_dataset(small_dataset, "train", InputConfig(batch_size=32), schema).map(targets)
+    features, _, _ = next(iter(batches))
+    assert trained(features)["retrieval"].shape == (32, 32 + 64)
+    losses = trained.fit(batches.take(3), epochs=1, verbose=0).history["retrieval_loss"]
+    assert np.isfinite(losses).all()
 
 
 def test_in_batch_scores_need_impressions():

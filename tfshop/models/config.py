@@ -39,11 +39,13 @@ class ModelConfig:
     exclude_features: list[str] = field(default_factory=list)  # schema features the model ignores
     # the retrieval task's towers (tfshop.models.towers): unit vectors of retrieval_dim, a softmax
     # over the batch's items at retrieval_temperature, a causal transformer of
-    # retrieval_history_blocks blocks over the history; the query tower skips retrieval_query_exclude
+    # retrieval_history_blocks blocks over the history; the query tower skips retrieval_query_exclude;
+    # retrieval_extra_negatives catalogue items drawn uniformly per batch join the batch's items
     retrieval_dim: int = 32
     retrieval_temperature: float = 0.1
     retrieval_history_blocks: int = 1
     retrieval_query_exclude: list[str] = field(default_factory=lambda: ["position"])
+    retrieval_extra_negatives: int = 0
 
     def validate(self) -> None:
         for name in (
@@ -70,6 +72,8 @@ class ModelConfig:
             raise ValueError("pair_encoder: the cross-encoder needs a pretrained text_encoder")
         if self.retrieval_temperature <= 0:
             raise ValueError("retrieval_temperature: must be positive")
+        if self.retrieval_extra_negatives < 0:
+            raise ValueError("retrieval_extra_negatives: must be >= 0")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout: must be in [0, 1)")
         if self.embedding_l2 < 0:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tf_keras as keras
 
-from tfshop.data.catalogue import read_catalogue
+from tfshop.data.catalogue import catalogue_inputs, read_catalogue
 from tfshop.data.pipeline import TF_DTYPES
 from tfshop.data.schema import Feature, Schema, Task
 from tfshop.errors import ConfigError
@@ -22,8 +22,8 @@ from tfshop.layers.experts import MultiGateMixtureOfExperts, ProgressiveLayeredE
 from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding
 from tfshop.layers.text import HashedBagOfWords, pretrained_sentence_encoder
 from tfshop.models.config import ModelConfig
-from tfshop.models.retrieval import InBatchScores
-from tfshop.models.towers import ITEM, QUERY, build_towers, tower_inputs
+from tfshop.models.retrieval import CatalogueSample, InBatchScores
+from tfshop.models.towers import ITEM, QUERY, build_towers, tower_inputs, tower_models
 
 log = logging.getLogger(__name__)
 
@@ -177,16 +177,33 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     return keras.Model(inputs, outputs, name=f"tfshop_{config.block}")
 
 
-def with_retrieval_scores(model: keras.Model, data_dir: Path, tasks: list[Task], config: ModelConfig):
-    """``model`` plus the retrieval task's output (in-batch logits of its towers) for training;
-    ``model`` itself without a retrieval task."""
+def with_retrieval_scores(
+    model: keras.Model, data_dir: Path, schema: Schema, tasks: list[Task], config: ModelConfig
+):
+    """``model`` plus the retrieval task's output (in-batch logits of its towers, and of
+    ``config.retrieval_extra_negatives`` uniform catalogue items) for training; ``model`` itself
+    without a retrieval task."""
     task = retrieval_task(tasks)
     if task is None:
         return model
     items = read_catalogue(data_dir)
+    ids = model.input["item_id"]
+    candidates = [model.get_layer(QUERY).output, model.get_layer(ITEM).output, ids]
+    if config.retrieval_extra_negatives:
+        query_names, item_names = tower_inputs(model.input_names, data_dir, config)
+        item_tower = tower_models(model, query_names, item_names)[1]
+        drawn = CatalogueSample(
+            catalogue_inputs(items, schema, item_names),
+            config.retrieval_extra_negatives,
+            name="catalogue_sample",
+        )(ids)
+        candidates += [item_tower(drawn), drawn["item_id"]]
     scores = InBatchScores(
-        dict(zip(items["item_id"], items["train_impressions"])), config.retrieval_temperature, name=task.name
-    )([model.get_layer(QUERY).output, model.get_layer(ITEM).output, model.input["item_id"]])
+        dict(zip(items["item_id"], items["train_impressions"])),
+        config.retrieval_temperature,
+        catalogue_size=len(items),
+        name=task.name,
+    )(candidates)
     return keras.Model(model.input, {**model.output, task.name: scores}, name=f"{model.name}_training")
 
 

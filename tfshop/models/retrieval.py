@@ -81,20 +81,26 @@ def sampled_softmax_loss(
 
 @keras.utils.register_keras_serializable(package="tfshop")
 class InBatchScores(keras.layers.Layer):
-    """``[query vectors (B, d), item vectors (B, d), item ids (B,)]`` of a batch of impressions →
-    ``(B, B)`` logits of every row's query against every row's item.
+    """``[query vectors (B, d), item vectors (B, d), item ids (B,)]`` of a batch of impressions,
+    optionally followed by ``[extra item vectors (N, d), extra item ids (N,)]`` of N items drawn
+    uniformly from a catalogue of ``catalogue_size`` (:class:`CatalogueSample`) → ``(B, B + N)``
+    logits of every row's query against every candidate, the batch's own items first.
 
-    Scores are divided by ``temperature``, corrected by the log of each item's chance of being
-    in a batch (its share of the training impressions, ``impressions``: item id → count; items
-    never shown in training get the rarest item's share) and, for each row, the other rows that
-    show the row's own item are masked out (accidental hits) — TFRS's correction and masking
-    layers. Only for training: :class:`InBatchSoftmax` turns the logits into the loss.
+    Scores are divided by ``temperature``, corrected by the log of each candidate's chance of
+    being drawn (its share of the training impressions, ``impressions``: item id → count, items
+    never shown in training getting the rarest item's share; plus, with extras, N / (B ·
+    catalogue_size) for the uniform draws: the mixture's probability up to a constant factor)
+    and, for each row, the other candidates that are the row's own item are masked out
+    (accidental hits) — TFRS's correction and masking layers. Only for training:
+    :class:`InBatchSoftmax` turns the logits into the loss.
     """
 
-    def __init__(self, impressions: dict[str, int], temperature: float = 0.1, **kwargs):
+    def __init__(
+        self, impressions: dict[str, int], temperature: float = 0.1, catalogue_size: int = 0, **kwargs
+    ):
         super().__init__(**kwargs)
         self.impressions = {k: int(v) for k, v in impressions.items() if v > 0}
-        self.temperature = float(temperature)
+        self.temperature, self.catalogue_size = float(temperature), int(catalogue_size)
         counts = np.array(list(self.impressions.values()), np.float64)
         if not len(counts) or counts.sum() <= 0:
             raise ValueError("InBatchScores: no training impressions to derive sampling probabilities from")
@@ -108,15 +114,63 @@ class InBatchScores(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        queries, items, ids = inputs
+        queries, items, ids, *extra = inputs
         ids = tf.reshape(ids, [-1])
+        uniform = 0.0
+        if extra:
+            if self.catalogue_size <= 0:
+                raise ValueError(
+                    "InBatchScores: extra candidates need the catalogue_size they are drawn from"
+                )
+            extra_items, extra_ids = extra
+            batch = tf.cast(tf.shape(queries)[0], tf.float32)
+            uniform = tf.cast(tf.shape(extra_items)[0], tf.float32) / (batch * self.catalogue_size)
+            items, ids = tf.concat([items, extra_items], 0), tf.concat([ids, tf.reshape(extra_ids, [-1])], 0)
         scores = tf.matmul(queries, items, transpose_b=True) / self.temperature
-        scores = tfrs.layers.loss.SamplingProbablityCorrection()(scores, self.share.lookup(ids))
+        scores = tfrs.layers.loss.SamplingProbablityCorrection()(scores, self.share.lookup(ids) + uniform)
         labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
         return tfrs.layers.loss.RemoveAccidentalHits()(labels, scores, ids)
 
     def get_config(self):
-        return {**super().get_config(), "impressions": self.impressions, "temperature": self.temperature}
+        return {
+            **super().get_config(),
+            "impressions": self.impressions,
+            "temperature": self.temperature,
+            "catalogue_size": self.catalogue_size,
+        }
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class CatalogueSample(keras.layers.Layer):
+    """``count`` catalogue rows drawn uniformly, with replacement, at every call: the extra
+    negatives of :class:`InBatchScores`, as a dict of raw item-tower inputs.
+
+    ``columns``: input name → one value per catalogue row (a row of a 2-D array for sequence
+    features); ``dtypes``: their numpy dtypes where the values alone do not tell (from a config).
+    The layer's input only places it in the model's graph.
+    """
+
+    def __init__(self, columns: dict, count: int, dtypes: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        dtypes = dtypes or {}
+        self.columns = {name: np.asarray(values, dtype=dtypes.get(name)) for name, values in columns.items()}
+        self.count = int(count)
+        sizes = {len(values) for values in self.columns.values()}
+        if len(sizes) != 1 or not sizes.pop() or self.count <= 0:
+            raise ValueError("CatalogueSample: needs columns of one non-zero length and a positive count")
+
+    def call(self, anchor):
+        size = len(next(iter(self.columns.values())))
+        rows = tf.random.uniform([self.count], 0, size, dtype=tf.int32)
+        return {name: tf.gather(tf.constant(values), rows) for name, values in self.columns.items()}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "columns": {name: values.tolist() for name, values in self.columns.items()},
+            "count": self.count,
+            "dtypes": {name: values.dtype.str for name, values in self.columns.items()},
+        }
 
 
 class InBatchSoftmax(keras.losses.Loss):

@@ -82,7 +82,7 @@ def train(
     with strategy.scope():
         model = build_model(data_dir, model_config, schema)
         targets = Targets(data_dir, schema, model_config)
-        trained = with_retrieval_scores(model, data_dir, targets.tasks, model_config)
+        trained = with_retrieval_scores(model, data_dir, schema, targets.tasks, model_config)
         steps = config.steps_per_epoch or _steps(data_dir, config.batch_size)
         compile_args = targets.compile_args()
         trainer = (
