@@ -135,7 +135,8 @@ class CachedSentenceEncoder(SentenceEncoder):
     Texts given at construction (``cached_texts``, e.g. every title and query of the training
     split) are looked up in a table of their precomputed embeddings, so training on them costs
     a lookup, not a transformer pass; any other text (a new product, a new query) runs through
-    the encoder inside the graph, so a SavedModel still takes raw text.
+    the encoder inside the graph, so a SavedModel still takes raw text. In training the encoder
+    is left out of the step (its trace would cost a minute) and every text must be cached.
     """
 
     def __init__(self, tokenizer: dict, encoder: dict, cached_texts: list[str], **kwargs):
@@ -162,6 +163,12 @@ class CachedSentenceEncoder(SentenceEncoder):
         text = tf.reshape(text, [-1])
         index = self.table.lookup(text)
         vectors = tf.gather(self.cache, tf.maximum(index, 0))
+        if training:  # the cache holds every training text: training never runs the encoder
+            check = tf.debugging.assert_non_negative(
+                index, message="CachedSentenceEncoder: a training text is not in the cache"
+            )
+            with tf.control_dependencies([check]):
+                return tf.identity(vectors)
         missing = tf.where(index < 0)
         encode = super().call
         return tf.cond(
