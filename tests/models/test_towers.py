@@ -1,9 +1,13 @@
 """The retrieval towers' pieces: in-batch logits, their loss, the history state."""
 
+import shutil
+
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
+from tfshop.data.catalogue import read_catalogue
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError, DataError
@@ -75,14 +79,23 @@ def test_catalogue_sample_draws_whole_rows_and_survives_its_config():
         assert drawn["attributes"].numpy().astype(str).tolist() == columns["attributes"][rows].tolist()
 
 
-def test_joint_model_scores_its_batch_against_extra_catalogue_items(small_dataset):
-    schema = Schema.load(small_dataset)
-    config = ModelConfig(retrieval_extra_negatives=64)
-    model = build_model(small_dataset, config, schema)
-    targets = Targets(small_dataset, schema, config)
-    trained = with_retrieval_scores(model, small_dataset, schema, targets.tasks, config)
+def test_joint_model_scores_its_batch_against_extra_catalogue_items(small_dataset, tiny_bert, tmp_path):
+    """Half the catalogue never shown in training: the frozen encoder's cache must cover its
+    titles too, since the extra negatives run them through the item tower in a training step."""
+    data = tmp_path / "dataset"
+    shutil.copytree(small_dataset, data)
+    items = read_catalogue(data)
+    unseen = items.assign(
+        item_id="new-" + items["item_id"], title="new " + items["title"], train_impressions=0
+    )
+    pd.concat([items, unseen]).to_parquet(data / "items.parquet", index=False)
+    schema = Schema.load(data)
+    config = ModelConfig(block="shared_bottom", text_encoder=str(tiny_bert), retrieval_extra_negatives=64)
+    model = build_model(data, config, schema)
+    targets = Targets(data, schema, config)
+    trained = with_retrieval_scores(model, data, schema, targets.tasks, config)
     trained.compile(optimizer="adam", **targets.compile_args())
-    batches = make_dataset(small_dataset, "train", InputConfig(batch_size=32), schema).map(targets)
+    batches = make_dataset(data, "train", InputConfig(batch_size=32), schema).map(targets)
     features, _, _ = next(iter(batches))
     assert trained(features)["retrieval"].shape == (32, 32 + 64)
     losses = trained.fit(batches.take(3), epochs=1, verbose=0).history["retrieval_loss"]

@@ -133,10 +133,11 @@ class CachedSentenceEncoder(SentenceEncoder):
     """A frozen ``SentenceEncoder`` with a cache of the embeddings of known texts.
 
     Texts given at construction (``cached_texts``, e.g. every title and query of the training
-    split) are looked up in a table of their precomputed embeddings, so training on them costs
-    a lookup, not a transformer pass; any other text (a new product, a new query) runs through
-    the encoder inside the graph, so a SavedModel still takes raw text. In training the encoder
-    is left out of the step (its trace would cost a minute) and every text must be cached.
+    split and the catalogue's titles) are looked up in a table of their precomputed embeddings,
+    so training on them costs a lookup, not a transformer pass; any other text (a new product,
+    a new query) runs through the encoder inside the graph, so a SavedModel still takes raw text.
+    In training the encoder is left out of the step (its trace would cost a minute) and every
+    text must be cached.
     """
 
     def __init__(self, tokenizer: dict, encoder: dict, cached_texts: list[str], **kwargs):

@@ -211,14 +211,14 @@ def _text_encoder(data_dir: Path, text_features: list[Feature], config: ModelCon
     """One text encoder shared by every text feature, so queries and titles live in one space.
 
     The hashed bag of words, or (``config.text_encoder``) the pretrained sentence encoder and a
-    trainable projection to ``text_dim``: frozen with the training split's texts cached, or
-    fine-tuned (``text_encoder_mode``).
+    trainable projection to ``text_dim``: frozen with the texts of the training split and of the
+    catalogue cached, or fine-tuned (``text_encoder_mode``).
     """
     if not config.text_encoder or not text_features:
         return HashedBagOfWords(config.text_buckets, config.text_dim, name="words")
     if config.text_encoder_mode == "frozen":
-        texts = _training_texts(data_dir, text_features)
-        log.info("encoding %d distinct training texts with the pretrained text encoder", len(texts))
+        texts = _cached_texts(data_dir, text_features)
+        log.info("encoding %d distinct training and catalogue texts with the pretrained encoder", len(texts))
         encoder = pretrained_sentence_encoder(
             _encoder_folder(config), config.text_max_length, cached_texts=texts, name="sentence_encoder"
         )
@@ -240,13 +240,19 @@ def _trainable_layers(config: ModelConfig) -> int:
     return {"frozen": 0, "finetune_top_n": config.text_finetune_layers, "full": -1}[config.text_encoder_mode]
 
 
-def _training_texts(data_dir: Path, text_features: list[Feature]) -> list[str]:
+def _cached_texts(data_dir: Path, text_features: list[Feature]) -> list[str]:
+    """Every text of the training split and of the catalogue (whose items the retrieval task's
+    extra negatives, evaluation and export run through the item tower)."""
     from tfshop.data.pipeline import InputConfig, make_dataset
 
     texts = set()
     for batch, _ in make_dataset(data_dir, "train", InputConfig(batch_size=8192, deterministic=True)):
         for f in text_features:
             texts.update(t.decode("utf-8", "replace") for t in batch[f.name].numpy().tolist())
+    items = read_catalogue(data_dir)
+    for f in text_features:
+        if items is not None and f.name in items:
+            texts.update(items[f.name].astype(str))
     return sorted(texts)
 
 
