@@ -93,7 +93,24 @@ def cmd_pipeline(args) -> None:
     unknown = [s for s in stages if s not in (*STAGES, "read")]
     if unknown:
         raise TfshopError(f"--stages: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)}, read)")
+    if getattr(args, "strategy", None):
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, strategy=args.strategy))
     run_pipeline(dataclasses.replace(config, stages=stages), force=args.force)
+
+
+def cmd_cluster_local(args) -> None:
+    from tfshop.training.launch import cluster_tasks, run_cluster
+
+    command = args.command_args[1:] if args.command_args[:1] == ["--"] else args.command_args
+    code = run_cluster(cluster_tasks(args.workers, args.ps, command, args.logs))
+    if code:
+        raise SystemExit(code)
+
+
+def cmd_cluster_server(args) -> None:
+    from tfshop.training.cluster import serve_task
+
+    serve_task()
 
 
 def cmd_serve(args) -> None:
@@ -156,7 +173,30 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(stage, help=f"{text} (one stage of a pipeline config)")
         p.add_argument("--config", required=True, help="pipeline config (run_dir, model, train, export ...)")
         p.add_argument("--force", action="store_true", help="redo the stage if its output exists")
+        if stage == "train":
+            p.add_argument(
+                "--strategy",
+                choices=["default", "mirrored", "multi_worker", "parameter_server"],
+                help="overrides train.strategy (tfshop cluster local sets it)",
+            )
         p.set_defaults(func=cmd_pipeline, stages=stage)
+
+    p = sub.add_parser("cluster", help="run a training cluster (tf.distribute, TF_CONFIG)")
+    tasks = p.add_subparsers(dest="cluster_command", required=True)
+    q = tasks.add_parser(
+        "local", help="start workers (and parameter servers) on this machine for one command"
+    )
+    q.add_argument("--workers", type=int, default=2)
+    q.add_argument("--ps", type=int, default=0, help="parameter servers (0: multi-worker mirrored training)")
+    q.add_argument(
+        "--logs", type=Path, default=Path("runs/cluster-logs"), help="one log file per non-chief task"
+    )
+    q.add_argument("command_args", nargs=argparse.REMAINDER, help="-- train --config FILE [...]")
+    q.set_defaults(func=cmd_cluster_local)
+    q = tasks.add_parser(
+        "server", help="run this TF_CONFIG's worker or ps task (parameter_server) until killed"
+    )
+    q.set_defaults(func=cmd_cluster_server)
 
     from tfshop.serving.server import add_serve_flags
 

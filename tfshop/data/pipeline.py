@@ -88,12 +88,24 @@ def _fixed_length(sparse: tf.SparseTensor, max_len: int) -> tf.Tensor:
 
 
 def make_dataset(
-    data_dir: str | Path, split: str, config: InputConfig | None = None, schema: Schema | None = None
+    data_dir: str | Path,
+    split: str,
+    config: InputConfig | None = None,
+    schema: Schema | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
-    """Batches of ``(features, labels)`` from one split of a prepared dataset."""
+    """Batches of ``(features, labels)`` from one split of a prepared dataset.
+
+    ``shard=(count, index)`` keeps one of ``count`` disjoint parts: whole files when there are at
+    least ``count`` of them, else every ``count``-th record.
+    """
     config = config or InputConfig()
     schema = schema or Schema.load(data_dir)
     files = split_files(data_dir, split)
+    count, index = shard or (1, 0)
+    by_file = len(files) >= count
+    if by_file:
+        files = files[index::count]
     ds = tf.data.Dataset.from_tensor_slices(files)
     if config.shuffle:
         ds = ds.shuffle(len(files), seed=config.seed)
@@ -103,6 +115,8 @@ def make_dataset(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=config.deterministic or None,
     )
+    if not by_file:
+        ds = ds.shard(count, index)
     if config.cache:
         ds = ds.cache()
     if config.shuffle:

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import tensorflow as tf
 import tf_keras as keras
 
 from tfshop.config import to_dict
-from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError
 from tfshop.layers.text import SentenceEncoder
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model, with_retrieval_scores
+from tfshop.training.cluster import is_chief, make_strategy
+from tfshop.training.inputs import TrainingInputs, batches
 from tfshop.training.optimizers import TwoSpeedAdam
 from tfshop.training.projector import write_item_projector
 from tfshop.training.targets import Targets
@@ -47,7 +47,10 @@ class TrainConfig:
     early_stopping_patience: int = 2
     shuffle_buffer: int = 50_000
     steps_per_epoch: int = 0  # 0 = one pass over the train split
-    strategy: Literal["default", "mirrored"] = "default"
+    # default | mirrored (local GPUs) | multi_worker | parameter_server (TF_CONFIG; tfshop.training.cluster)
+    strategy: Literal["default", "mirrored", "multi_worker", "parameter_server"] = "default"
+    cluster_timeout: int = 120  # seconds to wait for every task of a multi-machine cluster
+    backup_every_steps: int = 0  # BackupAndRestore: 0 = at each epoch's end, else every N steps too
     loss_weighting: Literal["fixed", "uncertainty"] = "fixed"  # uncertainty: learnt per-output weights
     seed: int = 0
     verbose: int = 2
@@ -58,6 +61,10 @@ class TrainConfig:
                 raise ValueError(f"{name}: must be positive")
         if self.learning_rate <= 0:
             raise ValueError("learning_rate: must be positive")
+        if self.cluster_timeout <= 0:
+            raise ValueError("cluster_timeout: must be positive")
+        if self.backup_every_steps < 0:
+            raise ValueError("backup_every_steps: must be >= 0")
 
 
 def train(
@@ -73,46 +80,29 @@ def train(
     """
     model_config, config = model_config or ModelConfig(), config or TrainConfig()
     data_dir, out = Path(data_dir), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     schema = schema or Schema.load(data_dir)
-    strategy = (
-        tf.distribute.MirroredStrategy() if config.strategy == "mirrored" else tf.distribute.get_strategy()
-    )
+    strategy = make_strategy(config.strategy, config.cluster_timeout)
+    chief = is_chief(strategy)
+    if chief:
+        out.mkdir(parents=True, exist_ok=True)
+    targets = Targets(data_dir, schema, model_config)
+    steps = config.steps_per_epoch or batches(data_dir, "train", config.batch_size)
     with strategy.scope():
-        model = build_model(data_dir, model_config, schema)
-        targets = Targets(data_dir, schema, model_config)
-        trained = with_retrieval_scores(model, data_dir, schema, targets.tasks, model_config)
-        steps = config.steps_per_epoch or _steps(data_dir, config.batch_size)
-        compile_args = targets.compile_args()
-        trainer = (
-            UncertaintyWeighted(trained, compile_args["loss"])
-            if config.loss_weighting == "uncertainty"
-            else trained
-        )
+        model, trainer = _build(data_dir, schema, targets, model_config, config)
         trainer.compile(
-            optimizer=_optimizer(model, model_config, _learning_rate(config, steps)), **compile_args
+            optimizer=_optimizer(model, model_config, _learning_rate(config, steps)),
+            **targets.compile_args(),
         )
-    train_ds = make_dataset(
-        data_dir,
-        "train",
-        InputConfig(
-            batch_size=config.batch_size,
-            shuffle=True,
-            shuffle_buffer=config.shuffle_buffer,
-            seed=config.seed,
-            repeat=bool(config.steps_per_epoch),
-        ),
-        schema,
-    )
-    valid_ds = make_dataset(data_dir, "valid", InputConfig(batch_size=4096), schema)
+    inputs = TrainingInputs(data_dir, schema, targets, config, strategy)
     monitor = config.monitor or _default_monitor(targets)
     started = time.time()
     history = trainer.fit(
-        train_ds.map(targets, num_parallel_calls=tf.data.AUTOTUNE),
-        validation_data=valid_ds.map(targets, num_parallel_calls=tf.data.AUTOTUNE),
+        inputs.train(),
+        validation_data=inputs.valid(),
         epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch or None,
+        steps_per_epoch=steps if inputs.repeats else None,
+        validation_steps=inputs.validation_steps,
         callbacks=_callbacks(out, monitor, config),
         verbose=config.verbose,
     )
@@ -120,15 +110,24 @@ def train(
     if monitor not in history.history:
         known = ", ".join(k for k in history.history if k.startswith("val_"))
         raise ConfigError(f"train.monitor: {monitor!r} is not a validation metric (known: {known})")
-    trainer.load_weights(str(out / "best" / "weights"))  # the epoch with the best validation score
+    if not chief:  # the chief holds the same weights and writes the run's files
+        return model
+    if config.strategy == "parameter_server":  # rebuilt with whole tables, so it saves like any other
+        model, trainer = _build(data_dir, schema, targets, model_config, config)
+    # the epoch with the best validation score; every weight must be found (the optimizer's need not)
+    trainer.load_weights(str(out / "best" / "weights")).assert_existing_objects_matched().expect_partial()
     write_item_projector(model, data_dir, schema, out / "logs")
     _save(model, out, history, model_config, config, monitor, time.time() - started)
     return model
 
 
-def _steps(data_dir: Path, batch_size: int) -> int:
-    report = json.loads((data_dir / "prepare_report.json").read_text())
-    return max(1, -(-report["examples"]["train"] // batch_size))
+def _build(data_dir, schema, targets, model_config, config) -> tuple[keras.Model, keras.Model]:
+    """The served model and the model that trains it (retrieval scores, learnt loss weights)."""
+    model = build_model(data_dir, model_config, schema)
+    trained = with_retrieval_scores(model, data_dir, schema, targets.tasks, model_config)
+    if config.loss_weighting == "uncertainty":
+        return model, UncertaintyWeighted(trained, targets.compile_args()["loss"])
+    return model, trained
 
 
 def _learning_rate(config: TrainConfig, steps_per_epoch: int):
@@ -176,7 +175,9 @@ def _callbacks(out: Path, monitor: str, config: TrainConfig) -> list:
         keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=config.early_stopping_patience, restore_best_weights=True
         ),
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.BackupAndRestore(
+            str(out / "backup"), save_freq=config.backup_every_steps or "epoch", delete_checkpoint=True
+        ),
     ]
 
 
