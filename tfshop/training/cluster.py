@@ -104,6 +104,7 @@ def check_port_free(spec: ClusterSpec) -> None:
     """A ConfigError if this task's own port is taken (another run, or a stale process)."""
     host, port = _host_port(spec.address, spec.task_type)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no obstacle
         try:
             probe.bind(("" if host not in ("localhost", "127.0.0.1") else host, port))
         except OSError:

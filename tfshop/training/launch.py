@@ -111,6 +111,7 @@ def run_cluster(tasks: list[Task], poll_seconds: float = 0.5) -> int:
                 task.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 task.process.kill()
+                task.process.wait()
 
 
 def _supervise(tasks: list[Task], poll_seconds: float) -> int:
