@@ -93,8 +93,11 @@ def cmd_pipeline(args) -> None:
     unknown = [s for s in stages if s not in (*STAGES, "read")]
     if unknown:
         raise TfshopError(f"--stages: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)}, read)")
-    if getattr(args, "strategy", None):
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, strategy=args.strategy))
+    overrides = {
+        key: value for key in ("strategy", "warm_start") if (value := getattr(args, key, None)) is not None
+    }
+    if overrides:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, **overrides))
     run_pipeline(dataclasses.replace(config, stages=stages), force=args.force)
 
 
@@ -178,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "--strategy",
                 choices=["default", "mirrored", "multi_worker", "parameter_server"],
                 help="overrides train.strategy (tfshop cluster local sets it)",
+            )
+            p.add_argument(
+                "--warm-start", help="overrides train.warm_start: an earlier train/model to continue from"
             )
         p.set_defaults(func=cmd_pipeline, stages=stage)
 

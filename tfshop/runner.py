@@ -24,6 +24,7 @@ from tfshop.data.prepare import PrepareConfig
 from tfshop.data.simulate import SimulateConfig
 from tfshop.data.tabular import TabularConfig
 from tfshop.models.config import ModelConfig
+from tfshop.models.saved import load_keras
 from tfshop.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -243,18 +244,6 @@ def run_pipeline(config: PipelineConfig, force: bool = False) -> dict[str, float
         print(f"model: {run.train_dir / 'model'}   plots: {run.eval_dir}")
         print(f"TensorBoard: tensorboard --logdir {run.train_dir / 'logs'}")
     return timings
-
-
-def load_keras(path: Path):
-    import tf_keras as keras
-
-    import tfshop.models.multitask  # noqa: F401  (registers tfshop's layers for loading)
-
-    model = keras.models.load_model(str(path), compile=False)
-    # Restores again now that every layer is built: sublayers built lazily at their first call
-    # (multi-head attention's) miss the loader's restore of a model saved without traces.
-    model.load_weights(str(Path(path) / "variables" / "variables")).assert_existing_objects_matched()
-    return model
 
 
 def sample_inputs(dataset: Path, names: list[str], split: str, rows: int) -> dict[str, np.ndarray]:

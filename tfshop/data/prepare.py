@@ -36,6 +36,7 @@ from tfshop.data.catalogue import write_catalogue
 from tfshop.data.clean import drop_duplicates, find_bots, split_valid_events
 from tfshop.data.examples import FUNNEL_LABELS, assign_split, attach_history, group_examples
 from tfshop.data.records import write_records
+from tfshop.data.reuse import reuse_vocabularies
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
 from tfshop.data.tables import (
     CATEGORY_SEPARATOR,
@@ -68,6 +69,11 @@ class PrepareConfig:
     max_actions_per_hour: int = 300
     min_timestamp: int = 0
     max_timestamp: int = 0
+    vocab_from: str = ""  # a prepared dataset whose vocabularies to keep (incremental training)
+    # a time window of valid events to prepare, [window_from, window_to) in unix seconds (0 = open);
+    # events outside it are left out and counted, not quarantined
+    window_from: int = 0
+    window_to: int = 0
 
     def validate(self) -> None:
         if not (
@@ -100,6 +106,7 @@ class Report:
         self.data: dict = {
             "rows_read": 0,
             "rows_valid": 0,
+            "outside_window": 0,
             "quarantined": {},
             "duplicates_removed": 0,
             "bots": {"users": 0, "rows": 0},
@@ -222,6 +229,8 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
         "split": {"how": config.split, "valid_from": cuts[0], "test_from": cuts[1]},
     }
     (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    if config.vocab_from:
+        report.note(reuse_vocabularies(tmp, Path(config.vocab_from)))
     report.data.update(
         source=manifest.get("source"),
         shop=str(shop),
@@ -238,6 +247,11 @@ def _spill_partitions(shop, folder, partitions, config, report, quarantine) -> N
         report.data["rows_read"] += len(chunk)
         good, bad = split_valid_events(chunk, *window, where=f"{shop}/events")
         quarantine.add(bad.drop(columns="reason"), bad["reason"])
+        inside = (good["timestamp"] >= config.window_from) & (
+            (good["timestamp"] < config.window_to) if config.window_to else True
+        )
+        report.data["outside_window"] += int((~inside).sum())
+        good = good[inside]
         report.data["rows_valid"] += len(good)
         part = pd.util.hash_pandas_object(good["user_id"], index=False).to_numpy() % partitions
         for k in np.unique(part):

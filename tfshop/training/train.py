@@ -31,6 +31,7 @@ from tfshop.training.optimizers import TwoSpeedAdam
 from tfshop.training.projector import write_item_projector
 from tfshop.training.targets import Targets
 from tfshop.training.uncertainty import UncertaintyWeighted
+from tfshop.training.warm_start import warm_start
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class TrainConfig:
     strategy: Literal["default", "mirrored", "multi_worker", "parameter_server"] = "default"
     cluster_timeout: int = 120  # seconds to wait for every task of a multi-machine cluster
     backup_every_steps: int = 0  # BackupAndRestore: 0 = at each epoch's end, else every N steps too
+    warm_start: str = ""  # an earlier train/model (or train) directory to continue from
     loss_weighting: Literal["fixed", "uncertainty"] = "fixed"  # uncertainty: learnt per-output weights
     seed: int = 0
     verbose: int = 2
@@ -90,6 +92,8 @@ def train(
     steps = config.steps_per_epoch or batches(data_dir, "train", config.batch_size)
     with strategy.scope():
         model, trainer = _build(data_dir, schema, targets, model_config, config)
+        if config.warm_start:
+            warm_start(model, config.warm_start)
         trainer.compile(
             optimizer=_optimizer(model, model_config, _learning_rate(config, steps)),
             **targets.compile_args(),
