@@ -1,7 +1,7 @@
 import pytest
 import tensorflow as tf
 
-from tfshop.data.pipeline import InputConfig, make_dataset, split_files
+from tfshop.data.pipeline import InputConfig, make_dataset, naming_corrupt_shards, split_files
 from tfshop.data.schema import Schema
 from tfshop.errors import DataError
 
@@ -46,3 +46,20 @@ def test_missing_split(small_dataset, tmp_path):
         split_files(small_dataset, "holdout")
     with pytest.raises(DataError, match="schema not found"):
         make_dataset(tmp_path, "train")
+
+
+def test_a_truncated_shard_is_named(small_dataset, tmp_path):
+    import shutil
+
+    copy = tmp_path / "dataset"
+    shutil.copytree(small_dataset, copy)
+    shard = sorted(copy.glob("train-*.tfrecord.gz"))[1]
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    with (
+        pytest.raises(
+            DataError, match=rf"{shard.name}: corrupt or truncated TFRecord shard after \d+ records"
+        ),
+        naming_corrupt_shards(copy),
+    ):
+        for _ in make_dataset(copy, "train", InputConfig(batch_size=1024)):
+            pass

@@ -10,6 +10,8 @@ serving see the same inputs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,3 +132,23 @@ def make_dataset(
     options = tf.data.Options()
     options.deterministic = config.deterministic
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+@contextmanager
+def naming_corrupt_shards(data_dir: str | Path) -> Iterator[None]:
+    """Turns TensorFlow's anonymous DataLossError while reading ``data_dir`` into one naming the shard."""
+    try:
+        yield
+    except tf.errors.DataLossError as err:
+        for file in sorted(Path(data_dir).glob("*.tfrecord.gz")):
+            records = 0
+            try:
+                for _ in tf.data.TFRecordDataset(str(file), compression_type="GZIP"):
+                    records += 1
+            except tf.errors.DataLossError as found:
+                reason = found.message.split("}} ")[-1].split(" [Op:")[0]
+                raise DataError(
+                    f"{file}: corrupt or truncated TFRecord shard after {records} records ({reason}); "
+                    "prepare the dataset again"
+                ) from None
+        raise DataError(f"{data_dir}: a TFRecord shard could not be read ({err.message})") from None

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import tf_keras as keras
 
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.pipeline import InputConfig, make_dataset, naming_corrupt_shards
 from tfshop.data.schema import Schema
 from tfshop.evaluation.metrics import (
     binary_metrics,
@@ -31,23 +31,24 @@ from tfshop.training.targets import Targets
 def collect(model: keras.Model, data_dir: Path, split: str, targets: Targets, schema: Schema) -> dict:
     """Predictions, targets, weights, user ids and ground truth for a whole split."""
     batches: dict[str, list] = {}
-    for features, labels in make_dataset(
-        data_dir, split, InputConfig(batch_size=4096, deterministic=True), schema
-    ):
-        inputs, y, w = targets(features, labels)
-        predictions = model(inputs, training=False)
-        rows = {
-            **{f"y/{k}": v for k, v in y.items()},
-            **{f"w/{k}": v for k, v in w.items()},
-            **{f"p/{k}": v for k, v in predictions.items()},
-        }
-        if "user_id" in features:
-            rows["user_id"] = features["user_id"]
-        for name in ("truth_p_click", "truth_p_cvr"):
-            if name in labels:
-                rows[name] = labels[name]
-        for key, value in rows.items():
-            batches.setdefault(key, []).append(value.numpy())
+    with naming_corrupt_shards(data_dir):
+        for features, labels in make_dataset(
+            data_dir, split, InputConfig(batch_size=4096, deterministic=True), schema
+        ):
+            inputs, y, w = targets(features, labels)
+            predictions = model(inputs, training=False)
+            rows = {
+                **{f"y/{k}": v for k, v in y.items()},
+                **{f"w/{k}": v for k, v in w.items()},
+                **{f"p/{k}": v for k, v in predictions.items()},
+            }
+            if "user_id" in features:
+                rows["user_id"] = features["user_id"]
+            for name in ("truth_p_click", "truth_p_cvr"):
+                if name in labels:
+                    rows[name] = labels[name]
+            for key, value in rows.items():
+                batches.setdefault(key, []).append(value.numpy())
     return {key: np.concatenate(values) for key, values in batches.items()}
 
 

@@ -20,6 +20,7 @@ from typing import Literal
 import tf_keras as keras
 
 from tfshop.config import to_dict
+from tfshop.data.pipeline import naming_corrupt_shards
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError
 from tfshop.layers.text import SentenceEncoder
@@ -101,15 +102,16 @@ def train(
     inputs = TrainingInputs(data_dir, schema, targets, config, strategy)
     monitor = config.monitor or _default_monitor(targets)
     started = time.time()
-    history = trainer.fit(
-        inputs.train(),
-        validation_data=inputs.valid(),
-        epochs=config.epochs,
-        steps_per_epoch=steps if inputs.repeats else None,
-        validation_steps=inputs.validation_steps,
-        callbacks=_callbacks(out, monitor, config),
-        verbose=config.verbose,
-    )
+    with naming_corrupt_shards(data_dir):
+        history = trainer.fit(
+            inputs.train(),
+            validation_data=inputs.valid(),
+            epochs=config.epochs,
+            steps_per_epoch=steps if inputs.repeats else None,
+            validation_steps=inputs.validation_steps,
+            callbacks=_callbacks(out, monitor, config),
+            verbose=config.verbose,
+        )
     log.info("trained %d epochs in %.0fs", len(history.epoch), time.time() - started)
     if monitor not in history.history:
         known = ", ".join(k for k in history.history if k.startswith("val_"))
