@@ -90,9 +90,11 @@ def cmd_pipeline(args) -> None:
 
     config = PipelineConfig.load(args.config)
     stages = args.stages.split(",") if args.stages else config.stages
-    unknown = [s for s in stages if s not in (*STAGES, "read")]
+    unknown = [s for s in stages if s not in (*STAGES, "read", "incremental")]
     if unknown:
-        raise TfshopError(f"--stages: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)}, read)")
+        raise TfshopError(
+            f"--stages: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)}, read, incremental)"
+        )
     overrides = {
         key: value for key in ("strategy", "warm_start") if (value := getattr(args, key, None)) is not None
     }

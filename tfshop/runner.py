@@ -23,12 +23,15 @@ from tfshop.data.pipeline import InputConfig
 from tfshop.data.prepare import PrepareConfig
 from tfshop.data.simulate import SimulateConfig
 from tfshop.data.tabular import TabularConfig
+from tfshop.incremental import IncrementalConfig, run_incremental
 from tfshop.models.config import ModelConfig
 from tfshop.models.saved import load_keras
 from tfshop.training.train import TrainConfig
 
 log = logging.getLogger(__name__)
-Stage = Literal["simulate", "prepare", "read", "train", "baselines", "evaluate", "export", "score", "serve"]
+Stage = Literal[
+    "simulate", "prepare", "read", "train", "baselines", "evaluate", "export", "score", "serve", "incremental"
+]
 STAGES: tuple[str, ...] = (
     "simulate",
     "prepare",
@@ -63,6 +66,7 @@ class PipelineConfig:
     baselines: list[str] = field(default_factory=lambda: ["ctr", "cvr", "ctcvr"])
     export: ExportConfig = field(default_factory=ExportConfig)
     tabular: TabularConfig | None = None  # a table of examples instead of a shop's events
+    incremental: IncrementalConfig = field(default_factory=IncrementalConfig)  # the incremental stage
 
     @classmethod
     def load(cls, path: str | Path) -> PipelineConfig:
@@ -97,6 +101,7 @@ class Run:
             "export": self.dir / "export.json",
             "score": None,
             "serve": None,
+            "incremental": self.dir / "incremental" / "incremental.json",
         }
 
     def simulate(self) -> None:
@@ -217,6 +222,9 @@ class Run:
 
     def serve(self) -> None:
         serve_real_requests(self)
+
+    def incremental(self) -> None:
+        run_incremental(self)
 
 
 def run_pipeline(config: PipelineConfig, force: bool = False) -> dict[str, float]:

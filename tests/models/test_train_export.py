@@ -158,3 +158,27 @@ def test_retrieve_signature_returns_the_towers_top_k(small_dataset, tmp_path, mm
         RetrievalIndex(model, schema, catalogue, query_names, item_names, candidates=["i1", "nope"])
     with pytest.raises(ValueError, match="must be positive"):
         RetrievalIndex(model, schema, catalogue, query_names, item_names, k=0)
+
+
+def test_an_interrupted_export_leaves_the_previous_version_servable(
+    small_dataset, tmp_path, mmoe, monkeypatch
+):
+    import tfshop.export.saved_model as saved_model
+
+    model, _ = mmoe
+    schema = Schema.load(small_dataset)
+    inputs = first_batch(small_dataset, model, rows=4)
+    first = export(model, schema, tmp_path / "saved_models", "shop")
+
+    def killed(*args, **kwargs):  # the SavedModel is written; the process dies before the version appears
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(saved_model, "write_warmup_requests", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export(model, schema, tmp_path / "saved_models", "shop", warmup=inputs)
+    assert sorted(p.name for p in (tmp_path / "saved_models" / "shop").iterdir()) == ["1"]
+    # A write killed outright leaves only a hidden .tmp-* folder, which is no version to a server.
+    (tmp_path / "saved_models" / "shop" / ".tmp-2-dead").mkdir()
+    assert saved_model.next_version(tmp_path / "saved_models" / "shop") == 2
+    served = score_in_fresh_process(first, inputs)
+    np.testing.assert_allclose(served["ctr"], model(inputs)["ctr"].numpy(), atol=1e-5)

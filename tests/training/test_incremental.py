@@ -5,13 +5,16 @@ import json
 import numpy as np
 import pytest
 import tf_keras as keras
+import yaml
 
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.prepare import PrepareConfig, prepare
 from tfshop.data.simulate import START_TIMESTAMP, SimulateConfig, simulate
 from tfshop.errors import ConfigError
 from tfshop.models.config import ModelConfig
+from tfshop.models.multitask import build_model
 from tfshop.training.train import TrainConfig, train
+from tfshop.training.warm_start import warm_start
 
 DAY = 86_400
 MODEL = ModelConfig(tasks=["ctr", "cvr"], embedding_dim=8, expert_units=[16], tower_units=[8])
@@ -60,6 +63,11 @@ def test_warm_start_beats_a_cold_start_on_the_new_window(windows, tmp_path):
         TrainConfig(**{**short.__dict__, "warm_start": str(tmp_path / "day1")}),
     )
     cold = train(second, tmp_path / "cold", MODEL, short)
+    # Every trainable weight carries over (models built in one process name their weights apart).
+    assert warm_start(build_model(second, MODEL), tmp_path / "day1") == {
+        "copied": len(warm.trainable_weights),
+        "fresh": 0,
+    }
     warm_auc, cold_auc = ctr_auc(warm, second), ctr_auc(cold, second)
     print(f"test AUC on the new window: warm {warm_auc:.4f}, cold {cold_auc:.4f}")
     assert warm_auc > 0.6 and warm_auc > cold_auc + 0.03
@@ -81,3 +89,40 @@ def ctr_auc(model, dataset) -> float:
     auc = keras.metrics.AUC()
     auc.update_state(np.concatenate(labels), np.concatenate(scores))
     return float(auc.result())
+
+
+def test_the_incremental_stage_scores_trains_and_exports_each_day(tmp_path, capsys):
+    from tfshop.runner import PipelineConfig, run_pipeline
+
+    config = tmp_path / "incremental.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "run_dir": str(tmp_path / "run"),
+                "stages": ["simulate", "incremental"],
+                "simulate": {"events": 30_000, "items": 300, "days": 4, "seed": 2},
+                "prepare": {"partitions": 1},
+                "model": {
+                    "tasks": ["ctr", "cvr"],
+                    "embedding_dim": 8,
+                    "expert_units": [16],
+                    "tower_units": [8],
+                },
+                "train": {"epochs": 1, "batch_size": 256, "verbose": 0},
+                "incremental": {"first_days": 2},
+                "export": {"base": str(tmp_path / "saved"), "name": "daily"},
+            }
+        )
+    )
+    run_pipeline(PipelineConfig.load(config))
+    rows = json.loads((tmp_path / "run" / "incremental" / "incremental.json").read_text())
+    assert [r["day"] for r in rows] == [2, 3]
+    assert all(0.5 < r["updated"]["auc"] < 1 and r["updated"]["examples"] > 1000 for r in rows)
+    assert rows[0]["updated"] == rows[0]["first_model"]  # day 2 is scored by the first model itself
+    assert sorted(p.name for p in (tmp_path / "saved" / "daily").iterdir() if p.name.isdigit()) == [
+        "1",
+        "2",
+        "3",
+    ]
+    assert (tmp_path / "run" / "incremental" / "incremental.png").stat().st_size > 1000
+    assert "ctr AUC on each day, before training on it" in capsys.readouterr().out

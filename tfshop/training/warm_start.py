@@ -1,8 +1,8 @@
 """``train.warm_start``: a new training continues from an earlier one's learnt weights.
 
-Every trainable weight of the new model whose layer and name exist in the earlier model with the
-same shape starts from the earlier value; the rest start fresh and are listed in the log. Weights
-derived from the data or a pretrained encoder (lookup tables, text caches, frozen transformer
+Every trainable weight of the new model whose layer exists in the earlier model, with as many
+weights of the same shapes, starts from the earlier value; the rest start fresh and are listed in
+the log. Weights derived from the data or a pretrained encoder (lookup tables, text caches, frozen transformer
 blocks) are rebuilt, not copied. Prepare the new window with ``prepare.vocab_from`` set to the
 earlier dataset so that id embeddings keep their rows.
 """
@@ -33,11 +33,12 @@ def warm_start(model: keras.Model, earlier: str | Path) -> dict[str, int]:
     _check_same_vocabularies(model, previous, earlier)
     copied, fresh = 0, []
     for layer in model.layers:
-        old = {w.name: w for w in previous[layer.name].trainable_weights} if layer.name in previous else {}
-        for weight in layer.trainable_weights:
-            match = old.get(weight.name)
-            if match is not None and match.shape == weight.shape:
-                weight.assign(match.numpy())
+        # weights pair up by position: names carry per-process counters (dense_56 vs dense_3)
+        old = previous[layer.name].trainable_weights if layer.name in previous else []
+        same = len(old) == len(layer.trainable_weights)
+        for i, weight in enumerate(layer.trainable_weights):
+            if same and old[i].shape == weight.shape:
+                weight.assign(old[i].numpy())
                 copied += 1
             else:
                 fresh.append(weight.name)
