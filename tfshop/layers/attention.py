@@ -18,8 +18,8 @@ class TargetAttention(keras.layers.Layer):
     def __init__(self, units: int = 32, **kwargs):
         super().__init__(**kwargs)
         self.units = units
-        self.hidden = keras.layers.Dense(units, activation="relu")
-        self.score = keras.layers.Dense(1)
+        self.hidden = keras.layers.Dense(units, activation="relu", name="hidden")
+        self.score = keras.layers.Dense(1, name="score")
 
     def call(self, inputs):
         candidate, history, mask = inputs

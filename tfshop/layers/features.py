@@ -17,7 +17,7 @@ class NumericEmbedding(keras.layers.Layer):
     def __init__(self, mean: float, std: float, boundaries: list[float], dim: int, **kwargs):
         super().__init__(**kwargs)
         self.mean, self.std, self.boundaries, self.dim = float(mean), float(std), list(boundaries), dim
-        self.embedding = keras.layers.Embedding(len(self.boundaries) + 2, dim)
+        self.embedding = keras.layers.Embedding(len(self.boundaries) + 2, dim, name="bucket_embedding")
 
     def call(self, x):
         x = tf.reshape(tf.cast(x, tf.float32), [-1])

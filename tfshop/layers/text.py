@@ -31,7 +31,7 @@ class HashedBagOfWords(keras.layers.Layer):
     def __init__(self, num_bins: int = 50_000, dim: int = 32, max_words: int = 32, **kwargs):
         super().__init__(**kwargs)
         self.num_bins, self.dim, self.max_words = num_bins, dim, max_words
-        self.embedding = keras.layers.Embedding(num_bins + 1, dim, mask_zero=True)
+        self.embedding = keras.layers.Embedding(num_bins + 1, dim, mask_zero=True, name="word_embedding")
 
     def call(self, text):
         text = tf.reshape(text, [-1])
