@@ -8,7 +8,7 @@ peak resident memory is measured alone.
 from __future__ import annotations
 
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -44,9 +44,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.data.parent) as scratch:
         out = Path(scratch) / "dataset"
         t0 = time.time()
-        subprocess.run([*tfshop, "prepare", "--shop", str(args.data), "--out", str(out)], check=True)
+        child = subprocess.Popen([*tfshop, "prepare", "--shop", str(args.data), "--out", str(out)])
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the simulator's
         seconds = time.time() - t0
-        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            sys.exit(f"prepare failed with exit code {child.returncode}")
+        peak_mib = usage.ru_maxrss / 1024
         report = json.loads((out / "prepare_report.json").read_text())
     write_result(
         args.out,

@@ -18,8 +18,14 @@ def test_target_attention_ignores_padding_and_empty_histories():
     changed = tf.tensor_scatter_nd_update(history, [[0, 3]], [tf.fill([4], 100.0)])
     assert np.allclose(layer([candidate, changed, mask]).numpy()[0], pooled[0])  # padded slot: no weight
     assert np.allclose(pooled[1], 0.0)
+    # Unnormalised (DIN): a lone item pools to a fraction of itself, the same item twice to twice that.
     lone = tf.constant([[True, False, False, False, False]])
-    assert np.allclose(layer([candidate[:1], history[:1], lone]).numpy(), history[:1, 0].numpy(), atol=1e-6)
+    lone_pooled = layer([candidate[:1], history[:1], lone]).numpy()[0]
+    ratio = lone_pooled / history[0, 0].numpy()
+    assert np.allclose(ratio, ratio[0], atol=1e-5) and 0 < ratio[0] < 1
+    doubled = tf.tensor_scatter_nd_update(history[:1], [[0, 1]], history[:1, 0])
+    pair = tf.constant([[True, True, False, False, False]])
+    assert np.allclose(layer([candidate[:1], doubled, pair]).numpy()[0], 2 * lone_pooled, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,10 @@ TRAIN = {
     "verbose": 0,
     "monitor": "val_ctr_auc",
 }
+# Whole epochs at a gentle rate: runs converge, so two ways of training the same model differ by
+# less than seed noise. Single-process runs with seeds 0, 1, 2 end at val CTR AUC 0.741-0.746 and
+# val loss 0.349-0.354 on the small shop.
+CONVERGED = {"steps_per_epoch": 0, "learning_rate": 0.005}
 MODEL = {"tasks": ["ctr", "cvr"], "embedding_dim": 8, "expert_units": [16], "tower_units": [8]}
 
 
@@ -50,8 +54,8 @@ def tfshop(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
 
 
 def test_two_workers_match_one_process_with_the_same_global_batch(small_dataset, tmp_path):
-    single_config, single = write_config(tmp_path, small_dataset, "single")
-    multi_config, multi = write_config(tmp_path, small_dataset, "multi")
+    single_config, single = write_config(tmp_path, small_dataset, "single", **CONVERGED)
+    multi_config, multi = write_config(tmp_path, small_dataset, "multi", **CONVERGED)
     assert tfshop("train", "--config", str(single_config)).returncode == 0
     result = tfshop(
         "cluster",
@@ -68,9 +72,9 @@ def test_two_workers_match_one_process_with_the_same_global_batch(small_dataset,
     assert result.returncode == 0, result.stderr[-3000:]
     one, two = history(single), history(multi)
     assert len(two["val_ctr_auc"]) == 2
-    assert one["val_ctr_auc"][-1] > 0.6 and two["val_ctr_auc"][-1] > 0.6  # both learnt something
-    assert abs(two["val_ctr_auc"][-1] - one["val_ctr_auc"][-1]) < 0.03
-    assert abs(two["val_loss"][-1] / one["val_loss"][-1] - 1) < 0.05
+    assert one["val_ctr_auc"][-1] > 0.7 and two["val_ctr_auc"][-1] > 0.7  # both learnt something
+    assert abs(two["val_ctr_auc"][-1] - one["val_ctr_auc"][-1]) < 0.02
+    assert abs(two["val_loss"][-1] / one["val_loss"][-1] - 1) < 0.03
     # Only the chief wrote: the run's files once, no worker's temporary copies left behind.
     assert (multi / "train" / "model" / "saved_model.pb").exists()
     assert not [p for p in multi.rglob("*") if "workertemp" in p.name]
@@ -114,8 +118,8 @@ def test_parameter_servers_train_and_survive_a_lost_worker(small_dataset, tmp_pa
 
 
 def test_killed_training_resumes_from_its_backup(small_dataset, tmp_path):
-    config, run = write_config(tmp_path, small_dataset, epochs=3, backup_every_steps=10)
-    whole_config, whole = write_config(tmp_path, small_dataset, "whole", epochs=3)
+    config, run = write_config(tmp_path, small_dataset, epochs=3, backup_every_steps=10, **CONVERGED)
+    whole_config, whole = write_config(tmp_path, small_dataset, "whole", epochs=3, **CONVERGED)
     assert tfshop("train", "--config", str(whole_config)).returncode == 0
     process = subprocess.Popen([sys.executable, "-m", "tfshop.cli", "-q", "train", "--config", str(config)])
     try:
@@ -129,7 +133,7 @@ def test_killed_training_resumes_from_its_backup(small_dataset, tmp_path):
     assert tfshop("train", "--config", str(config)).returncode == 0
     resumed, reference = history(run), history(whole)
     assert len(resumed["val_ctr_auc"]) == 2  # epochs 2 and 3 only: the restart continued the run
-    assert abs(resumed["val_ctr_auc"][-1] - reference["val_ctr_auc"][-1]) < 0.03
+    assert abs(resumed["val_ctr_auc"][-1] - reference["val_ctr_auc"][-1]) < 0.02
 
 
 def test_killed_worker_stops_the_cluster_and_a_restart_resumes(small_dataset, tmp_path):

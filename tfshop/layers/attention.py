@@ -10,9 +10,11 @@ import tf_keras as keras
 class TargetAttention(keras.layers.Layer):
     """Pools history vectors by their relevance to the candidate item.
 
-    Scores come from an MLP on ``[h, c, h - c, h * c]``; padded positions (``mask`` False) get
-    no weight, and an empty history pools to zeros. Inputs: ``[candidate (B, d),
-    history (B, L, d), mask (B, L)]``.
+    Scores come from an MLP on ``[h, c, h - c, h * c]``. As in DIN, the weights are not
+    normalised over the history (a sigmoid each), so the pooled vector keeps how much of the
+    history matches the candidate, not only its share. Padded positions (``mask`` False) get no
+    weight, and an empty history pools to zeros. Inputs: ``[candidate (B, d), history (B, L, d),
+    mask (B, L)]``.
     """
 
     def __init__(self, units: int = 32, **kwargs):
@@ -26,8 +28,7 @@ class TargetAttention(keras.layers.Layer):
         target = tf.broadcast_to(candidate[:, None, :], tf.shape(history))
         features = tf.concat([history, target, history - target, history * target], axis=-1)
         logits = tf.squeeze(self.score(self.hidden(features)), -1)
-        logits = tf.where(mask, logits, tf.fill(tf.shape(logits), -1e9))
-        weights = tf.nn.softmax(logits, axis=-1) * tf.cast(mask, logits.dtype)
+        weights = tf.sigmoid(logits) * tf.cast(mask, logits.dtype)
         return tf.einsum("bl,bld->bd", weights, history)
 
     def get_config(self):

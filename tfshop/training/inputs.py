@@ -30,7 +30,8 @@ class TrainingInputs:
         self.data_dir, self.schema, self.targets, self.config = data_dir, schema, targets, config
         self.strategy = strategy
         distributed = config.strategy in ("multi_worker", "parameter_server")
-        self.repeats = bool(config.steps_per_epoch) or distributed
+        # a backup inside an epoch is resumed at its step, which needs epochs of a known length
+        self.repeats = bool(config.steps_per_epoch or config.backup_every_steps) or distributed
         self.validation_steps = (
             batches(data_dir, "valid", VALID_BATCH) if config.strategy == "parameter_server" else None
         )
