@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import tensorflow as tf
 
@@ -48,18 +50,40 @@ def test_missing_split(small_dataset, tmp_path):
         make_dataset(tmp_path, "train")
 
 
-def test_a_truncated_shard_is_named(small_dataset, tmp_path):
+@pytest.fixture
+def dataset_copy(small_dataset, tmp_path):
     import shutil
 
-    copy = tmp_path / "dataset"
-    shutil.copytree(small_dataset, copy)
-    shard = sorted(copy.glob("train-*.tfrecord.gz"))[1]
-    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    return Path(shutil.copytree(small_dataset, tmp_path / "dataset"))
+
+
+def test_a_truncated_missing_or_unlisted_shard_is_named(dataset_copy):
+    train = sorted(dataset_copy.glob("train-*.tfrecord.gz"))
+    train[1].write_bytes(train[1].read_bytes()[: train[1].stat().st_size // 2])
+    train[2].unlink()
+    (dataset_copy / "train-00099.tfrecord.gz").write_bytes(b"")
+    with pytest.raises(DataError) as raised:
+        make_dataset(dataset_copy, "train")
+    message = str(raised.value)
+    assert f"{train[1].name} has {train[1].stat().st_size} bytes" in message
+    assert f"{train[2].name} is missing" in message
+    assert "train-00099.tfrecord.gz is not in shards.json" in message
+    assert split_files(dataset_copy, "valid")  # the other splits are whole
+    (dataset_copy / "shards.json").unlink()
+    with pytest.raises(DataError, match="no shards.json"):
+        split_files(dataset_copy, "valid")
+
+
+def test_a_corrupt_shard_is_named(dataset_copy):
+    shard = sorted(dataset_copy.glob("train-*.tfrecord.gz"))[1]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # same size, so only reading finds it
+    shard.write_bytes(bytes(data))
     with (
         pytest.raises(
             DataError, match=rf"{shard.name}: corrupt or truncated TFRecord shard after \d+ records"
         ),
-        naming_corrupt_shards(copy),
+        naming_corrupt_shards(dataset_copy),
     ):
-        for _ in make_dataset(copy, "train", InputConfig(batch_size=1024)):
+        for _ in make_dataset(dataset_copy, "train", InputConfig(batch_size=1024)):
             pass

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from tfshop.data.records import checked_shards
 from tfshop.data.schema import Schema
 from tfshop.errors import DataError
 
@@ -44,11 +45,8 @@ class InputConfig:
 
 
 def split_files(data_dir: str | Path, split: str) -> list[str]:
-    """The split's TFRecord shards, sorted; a DataError if there are none."""
-    files = sorted(str(p) for p in Path(data_dir).glob(f"{split}-*.tfrecord.gz"))
-    if not files:
-        raise DataError(f"{data_dir}: no {split}-*.tfrecord.gz files (is this a prepared dataset?)")
-    return files
+    """The split's TFRecord shards, sorted, each checked to be whole (see ``checked_shards``)."""
+    return checked_shards(Path(data_dir), split)
 
 
 def parsing_spec(schema: Schema) -> dict:

@@ -8,7 +8,7 @@ gzip TFRecords. Memory is bounded by one chunk or one partition, not by the log.
 
 The output, written to a temporary sibling and renamed when complete::
 
-    schema.json  stats.json  prepare_report.json  vocab/*.txt  items.parquet (the catalogue)
+    schema.json  shards.json  stats.json  prepare_report.json  vocab/*.txt  items.parquet (the catalogue)
     {train,valid,test}-NNNNN.tfrecord.gz      quarantine/*.parquet
 """
 
@@ -35,7 +35,7 @@ from tfshop.data import schema as sch
 from tfshop.data.catalogue import write_catalogue
 from tfshop.data.clean import drop_duplicates, find_bots, split_valid_events
 from tfshop.data.examples import FUNNEL_LABELS, assign_split, attach_history, group_examples
-from tfshop.data.records import write_records
+from tfshop.data.records import write_records, write_shard_manifest
 from tfshop.data.reuse import reuse_vocabularies
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
 from tfshop.data.tables import (
@@ -210,6 +210,7 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
                 write_records(tmp / f"{split}-{k:05d}.tfrecord.gz", rows, schema)
                 _count_labels(report, split, rows)
         log.info("pass 3: partition %d/%d written (%.0fs)", k + 1, partitions, time.time() - started)
+    write_shard_manifest(tmp)
     if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
     schema = _finish_schema(schema, tmp, vocab, config, report)

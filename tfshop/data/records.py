@@ -1,13 +1,18 @@
-"""Writing examples as gzip TFRecords of ``tf.train.Example``, typed by the schema."""
+"""Writing examples as gzip TFRecords of ``tf.train.Example``, typed by the schema, and the shard
+manifest that lets readers tell a complete shard from a truncated one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 import tensorflow as tf
 
 from tfshop.data.schema import Schema
+from tfshop.errors import DataError
+
+SHARD_MANIFEST = "shards.json"
 
 
 def _column(df: pd.DataFrame, name: str, dtype: str, default, nested: bool):
@@ -45,3 +50,37 @@ def write_records(path: Path, df: pd.DataFrame, schema: Schema) -> int:
                     feature[name].float_list.value.append(value)
             writer.write(example.SerializeToString())
     return len(df)
+
+
+def write_shard_manifest(folder: Path) -> None:
+    """Records the byte size of every shard in ``folder`` in ``shards.json``.
+
+    A gzip TFRecord shard cut short at a record boundary reads as a valid, shorter file, so
+    truncation is only visible against the size the shard was written with.
+    """
+    sizes = {p.name: p.stat().st_size for p in sorted(folder.glob("*.tfrecord.gz"))}
+    (folder / SHARD_MANIFEST).write_text(json.dumps(sizes, indent=2) + "\n")
+
+
+def checked_shards(folder: Path, split: str) -> list[str]:
+    """The split's shards, sorted; a DataError if there are none, or if one is missing, unlisted, or
+    of another size than when it was written."""
+    manifest = folder / SHARD_MANIFEST
+    if not manifest.exists():
+        raise DataError(f"{folder}: no {SHARD_MANIFEST} (is this a prepared dataset? prepare it again)")
+    written = {
+        name: size for name, size in json.loads(manifest.read_text()).items() if name.startswith(f"{split}-")
+    }
+    present = {p.name for p in folder.glob(f"{split}-*.tfrecord.gz")}
+    if not written:
+        raise DataError(f"{folder}: no {split}-*.tfrecord.gz files (is this a prepared dataset?)")
+    problems = [f"{name} is missing" for name in sorted(written.keys() - present)]
+    problems += [f"{name} is not in {SHARD_MANIFEST}" for name in sorted(present - written.keys())]
+    problems += [
+        f"{name} has {size} bytes, {written[name]} were written (truncated or overwritten)"
+        for name in sorted(present & written.keys())
+        if (size := (folder / name).stat().st_size) != written[name]
+    ]
+    if problems:
+        raise DataError(f"{folder}: {'; '.join(problems)}; prepare the dataset again")
+    return [str(folder / name) for name in sorted(written)]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from tfshop.data import schema as sch
-from tfshop.data.records import write_records
+from tfshop.data.records import write_records, write_shard_manifest
 from tfshop.data.sources.files import read_table
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
 from tfshop.data.tables import SPLITS, as_strings, replace_dir
@@ -162,6 +162,7 @@ def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], folde
         report["labels"][split] = {
             lb.name: float(rows[lb.name].sum()) for lb in labels if lb.dtype == "int64"
         }
+    write_shard_manifest(folder)
     stats = {
         "numeric": {f.name: numeric.summary(f.name) for f in features if f.kind == "numeric"},
         "labels": {lb.name: numeric.summary(f"label:{lb.name}") for lb in labels if lb.dtype == "float32"},
