@@ -24,9 +24,11 @@ TRAIN = {
     "monitor": "val_ctr_auc",
 }
 # Whole epochs at a gentle rate: runs converge, so two ways of training the same model differ by
-# less than run-to-run noise. Single- and two-worker runs end at val CTR AUC 0.735-0.752 and val
-# CTR loss 0.164-0.168 on the small shop. The CVR loss, over the few clicked rows, varies by 5 %
-# between runs, so the total loss is not compared.
+# less than run-to-run noise. The best epoch (the one training keeps) is compared: the last one
+# may already overfit. Single- and two-worker runs reach a best val CTR AUC of 0.739-0.753 and a
+# best val CTR loss of 0.163-0.166 on the small shop; the two runs of a pair differed by at most
+# 0.013 AUC and 1.2 % loss. The CVR loss, over the few clicked rows, varies by 5 % between runs,
+# so the total loss is not compared.
 CONVERGED = {"steps_per_epoch": 0, "learning_rate": 0.005}
 MODEL = {"tasks": ["ctr", "cvr"], "embedding_dim": 8, "expert_units": [16], "tower_units": [8]}
 
@@ -73,9 +75,10 @@ def test_two_workers_match_one_process_with_the_same_global_batch(small_dataset,
     assert result.returncode == 0, result.stderr[-3000:]
     one, two = history(single), history(multi)
     assert len(two["val_ctr_auc"]) == 2
-    assert one["val_ctr_auc"][-1] > 0.7 and two["val_ctr_auc"][-1] > 0.7  # both learnt something
-    assert abs(two["val_ctr_auc"][-1] - one["val_ctr_auc"][-1]) < 0.02
-    assert abs(two["val_ctr_loss"][-1] / one["val_ctr_loss"][-1] - 1) < 0.03
+    best_auc_one, best_auc_two = max(one["val_ctr_auc"]), max(two["val_ctr_auc"])
+    assert best_auc_one > 0.7 and best_auc_two > 0.7  # both learnt something
+    assert abs(best_auc_two - best_auc_one) < 0.02
+    assert abs(min(two["val_ctr_loss"]) / min(one["val_ctr_loss"]) - 1) < 0.03
     # Only the chief wrote: the run's files once, no worker's temporary copies left behind.
     assert (multi / "train" / "model" / "saved_model.pb").exists()
     assert not [p for p in multi.rglob("*") if "workertemp" in p.name]
