@@ -1,6 +1,7 @@
+import numpy as np
 import pandas as pd
 
-from tfshop.data.examples import assign_split, attach_history, group_examples
+from tfshop.data.examples import assign_split, attach_category_views, attach_history, group_examples
 
 
 def events(rows):
@@ -85,3 +86,25 @@ def test_time_split_and_leave_last_out():
         "train",
         "train",
     ]
+
+
+SHOWN = pd.DataFrame(
+    {
+        "user_id": ["u", "u", "u", "u", "u", "v"],
+        "top_category": ["shoes", "shoes", "bags", "shoes", "bags", "shoes"],
+        "timestamp": [10, 10, 20, 30, 30, 10],
+    }
+)
+
+
+def test_category_view_share_counts_only_earlier_examples():
+    share = attach_category_views(SHOWN, "top_category")["category_view_share"].to_numpy()
+    # at 10 nothing was shown before (missing); at 20 two shoes; at 30 two shoes and one bag
+    np.testing.assert_allclose(share, [np.nan, np.nan, 0.0, 2 / 3, 1 / 3, np.nan])
+    assert list(SHOWN.columns) == ["user_id", "top_category", "timestamp"]  # input left alone
+
+
+def test_category_view_share_counts_only_the_counted_examples():
+    counted = pd.Series([True, False, True, True, True, True])
+    share = attach_category_views(SHOWN, "top_category", counted)["category_view_share"].to_numpy()
+    np.testing.assert_allclose(share, [np.nan, np.nan, 0.0, 1 / 2, 1 / 2, np.nan])

@@ -83,6 +83,32 @@ def attach_history(
     return examples
 
 
+def attach_category_views(
+    examples: pd.DataFrame, category: str, counted: pd.Series | None = None
+) -> pd.DataFrame:
+    """Adds ``category_view_share``: of the user's examples *strictly before* each example (the
+    items they were shown), the share in the example's own ``category``; NaN with none before.
+
+    It tells how much of a user's browsing goes to the candidate's category, which one session's
+    history of clicks rarely shows. ``counted`` (bool per example) limits what counts as seen
+    (training examples only, when the split does not follow time).
+    """
+    seen = np.ones(len(examples)) if counted is None else counted.to_numpy(dtype="float64")
+    rows = examples[["user_id", category, "timestamp"]].assign(seen=seen)
+    in_category = _seen_before(rows, ["user_id", category])
+    overall = _seen_before(rows, ["user_id"])
+    examples = examples.copy()
+    examples["category_view_share"] = np.where(overall > 0, in_category / np.maximum(overall, 1), np.nan)
+    return examples
+
+
+def _seen_before(rows: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """For each row, the sum of ``seen`` over rows of the same ``keys`` with an earlier timestamp."""
+    at = rows.groupby([*keys, "timestamp"], sort=True)["seen"].sum()
+    before = at.groupby(level=list(range(len(keys))), sort=False).cumsum() - at
+    return before.reindex(pd.MultiIndex.from_frame(rows[[*keys, "timestamp"]])).to_numpy()
+
+
 def assign_split(examples: pd.DataFrame, how: str, valid_from: int = 0, test_from: int = 0) -> pd.Series:
     """``train``/``valid``/``test`` for each example.
 

@@ -34,7 +34,13 @@ from tfshop.config import to_dict
 from tfshop.data import schema as sch
 from tfshop.data.catalogue import write_catalogue
 from tfshop.data.clean import drop_duplicates, find_bots, split_valid_events
-from tfshop.data.examples import FUNNEL_LABELS, assign_split, attach_history, group_examples
+from tfshop.data.examples import (
+    FUNNEL_LABELS,
+    assign_split,
+    attach_category_views,
+    attach_history,
+    group_examples,
+)
 from tfshop.data.records import write_records, write_shard_manifest
 from tfshop.data.reuse import reuse_vocabularies
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
@@ -304,6 +310,9 @@ def _partition_examples(events, items, users, config, report, quarantine) -> pd.
     if items is not None:
         report.data["unknown_items"] += int((~examples["item_id"].isin(items.index)).sum())
         examples = examples.join(items, on="item_id")
+        if "top_category" in examples:
+            counted = examples["split"] == "train" if config.split == "given" else None
+            examples = attach_category_views(examples, "top_category", counted)
     if users is not None:
         examples = examples.merge(users, on="user_id", how="left")
     return examples
@@ -337,6 +346,10 @@ FEATURE_DOCS = {
     "position": ("numeric", "rank at which the item was shown"),
     "hour_of_day": ("categorical", "UTC hour of the impression"),
     "day_of_week": ("categorical", "UTC day of week (0 = Monday)"),
+    "category_view_share": (
+        "numeric",
+        "share of the user's earlier shown items in this item's top category (missing: none yet)",
+    ),
     "hist_item_ids": ("sequence", "items the user acted on before this example, most recent last"),
     "hist_categories": ("sequence", "categories of hist_item_ids"),
 }

@@ -44,7 +44,7 @@ class ModelConfig:
     retrieval_dim: int = 32
     retrieval_temperature: float = 0.1
     retrieval_history_blocks: int = 1
-    retrieval_query_exclude: list[str] = field(default_factory=lambda: ["position"])
+    retrieval_query_exclude: list[str] = field(default_factory=lambda: ["position", "category_view_share"])
     retrieval_extra_negatives: int = 0
 
     def validate(self) -> None:
