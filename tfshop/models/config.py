@@ -28,7 +28,7 @@ class ModelConfig:
         "bi"  # text pair tasks (relevance): cosine of two vectors or one joint pass
     )
     attention_units: int = 32
-    expert_units: list[int] = field(default_factory=lambda: [64, 32])
+    expert_units: list[int] = field(default_factory=lambda: [128, 64])
     num_experts: int = 4
     ple_levels: int = 2
     shared_experts: int = 2
