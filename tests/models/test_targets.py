@@ -63,7 +63,7 @@ def test_outputs_and_task_selection(small_dataset):
         output_names(schema, ModelConfig(tasks=["ctx"]))
     compile_args = Targets(small_dataset, schema, ModelConfig(loss_weights={"ctcvr": 3.0})).compile_args()
     assert compile_args["loss_weights"] == {
-        "ctr": 1.0,
+        "ctr": 3.0,
         "cvr": 1.0,
         "rating": 1.0,
         "intent": 1.0,
@@ -71,4 +71,4 @@ def test_outputs_and_task_selection(small_dataset):
         "ctcvr": 3.0,
         "retrieval": 0.1,
     }
-    assert np.isclose(sum(compile_args["loss_weights"].values()), 10.1)
+    assert np.isclose(sum(compile_args["loss_weights"].values()), 12.1)
