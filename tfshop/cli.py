@@ -73,7 +73,8 @@ def cmd_inspect(args) -> None:
     print("tasks:")
     for t in schema.tasks:
         parent = f" (given {t.parent})" if t.parent else ""
-        print(f"  {t.name:<20} {t.type:<12} label={t.label}{parent} weight={t.weight}")
+        weight = "model default" if t.weight is None else t.weight
+        print(f"  {t.name:<20} {t.type:<12} label={t.label}{parent} weight={weight}")
     dataset = make_dataset(
         args.dataset, args.split, InputConfig(batch_size=args.rows, deterministic=True), schema
     )

@@ -161,8 +161,8 @@ class Run:
         targets = Targets(self.dataset, schema, self.config.model)
         data = collect(model, self.dataset, "test", targets, schema)
         report = evaluate(self.dataset, model, self.config.model, singles, data=data)
-        write_report(report, self.eval_dir)
-        binary = [name for name, kind in targets.output_types().items() if kind == "binary"]
+        write_report(report, targets, self.eval_dir)
+        binary = [name for name, kind in targets.output_types().items() if kind.name == "binary"]
         write_plots(self.eval_dir, self.train_dir / "history.json", data, binary)
 
     def export(self) -> None:

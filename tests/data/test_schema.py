@@ -30,9 +30,7 @@ def test_round_trip(tmp_path):
     schema.save(tmp_path / "schema.json")
     loaded = Schema.load(tmp_path)
     assert loaded == schema
-    assert loaded.tasks[0].loss == "binary_crossentropy"
-    assert loaded.tasks[0].metrics == ["auc", "logloss", "gauc"]
-    assert loaded.tasks[2].loss == "sparse_categorical_crossentropy"
+    assert loaded.tasks[0].weight is None and loaded.tasks[1].weight == 2.0
     assert loaded.feature("price").dtype == "float32"
     assert [f.name for f in loaded.features_of_kind("id")] == ["user_id", "item_id"]
 
@@ -46,6 +44,7 @@ def test_round_trip(tmp_path):
         (lambda d: d["features"][3].update(max_len=0), "sequence features need max_len > 0"),
         (lambda d: d["features"][2].update(dtype="string"), "numeric features need dtype"),
         (lambda d: d["features"][0].update(kind="vector"), "'vector' is not one of"),
+        (lambda d: d["tasks"][0].update(type="ranking"), "ctr.type: 'ranking' is not one of binary"),
         (lambda d: d["tasks"][0].update(weight=-1), "must be >= 0"),
         (lambda d: d["tasks"][2].update(num_classes=1), "needs at least 2"),
         (lambda d: d["tasks"][2].update(vocab=None), "needs its class vocabulary file"),
@@ -71,3 +70,13 @@ def test_missing_or_broken_file(tmp_path):
         Schema.load(tmp_path)
     with pytest.raises(DataError, match="no feature named 'nope'"):
         make_schema().feature("nope")
+
+
+def test_version_1_schema_with_loss_and_metrics_still_loads():
+    import json
+
+    data = json.loads(make_schema().to_json())
+    data["version"] = 1
+    for task in data["tasks"]:
+        task.update(loss="binary_crossentropy", metrics=["auc"])
+    assert Schema.from_json(json.dumps(data)).tasks == make_schema().tasks

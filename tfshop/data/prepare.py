@@ -468,18 +468,12 @@ def _finish_schema(schema, folder, vocab, config, report) -> sch.Schema:
     return schema
 
 
-# The ranking's main output: at a few per cent of clicks its log-loss is several times smaller
-# than the multiclass heads', so it gets a larger share of the shared layers' gradient
-# (docs/benchmarks.md: +0.004 CTR AUC on the 600k shop against weight 1).
-CTR_WEIGHT = 3.0
-
-
 def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
     train = report.data["labels"]["train"]
     n = report.data["examples"]["train"]
     tasks = []
     if 0 < train["click"] < n:
-        tasks.append(sch.Task("ctr", "binary", "click", weight=CTR_WEIGHT))
+        tasks.append(sch.Task("ctr", "binary", "click"))
     else:
         report.note(
             "ctr task left out: every example is a click (the source logs no impressions)"
@@ -488,12 +482,12 @@ def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
         )
     if train["purchase"] > 0:
         parent = "ctr" if tasks else None
-        tasks.append(sch.Task("cvr", "binary", "purchase", weight=1.0, parent=parent))
+        tasks.append(sch.Task("cvr", "binary", "purchase", parent=parent))
     else:
         report.note("cvr task left out: no purchases in train")
     labels = {label.name for label in schema.labels}
     if "rating" in labels:
-        tasks.append(sch.Task("rating", "regression", "rating", weight=1.0))
+        tasks.append(sch.Task("rating", "regression", "rating"))
     if "query_intent" in labels:
         size = vocab.write("query_intent", folder / "vocab/query_intent.txt", 1, 0)
         if size >= 2:
@@ -511,7 +505,7 @@ def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
 def _retrieval_task(report: Report) -> list[sch.Task]:
     """Retrieval of the clicked item from the whole catalogue, when train has clicks."""
     if report.data["labels"]["train"]["click"] > 0:
-        return [sch.Task("retrieval", "retrieval", "click", weight=0.1)]
+        return [sch.Task("retrieval", "retrieval", "click")]
     report.note("retrieval task left out: no clicks in train")
     return []
 

@@ -15,25 +15,7 @@ from tfshop.config import from_dict, to_dict
 from tfshop.errors import DataError
 
 FeatureKind = Literal["id", "categorical", "numeric", "text", "sequence"]
-TaskType = Literal["binary", "multiclass", "multilabel", "regression", "retrieval", "ranking"]
 Dtype = Literal["string", "int64", "float32"]
-
-DEFAULT_LOSS = {
-    "binary": "binary_crossentropy",
-    "multiclass": "sparse_categorical_crossentropy",
-    "multilabel": "binary_crossentropy",
-    "regression": "mse",
-    "retrieval": "in_batch_softmax",
-    "ranking": "binary_crossentropy",
-}
-DEFAULT_METRICS = {
-    "binary": ["auc", "logloss", "gauc"],
-    "multiclass": ["accuracy", "macro_f1"],
-    "multilabel": ["micro_f1", "macro_f1"],
-    "regression": ["rmse", "mae"],
-    "retrieval": ["hr@10", "ndcg@10"],
-    "ranking": ["ndcg@10", "auc"],
-}
 
 
 @dataclass
@@ -79,7 +61,7 @@ class Label:
 
 @dataclass
 class Task:
-    """A prediction task: its type, the label it learns from, loss, metrics and loss weight.
+    """A prediction task: its type (``tfshop.tasks``), the label it learns from and its loss weight.
 
     ``parent`` names the upstream funnel task: this task's loss uses only the rows where the
     parent's label is positive (its sample space), and ``p(this and parent)`` is
@@ -87,29 +69,28 @@ class Task:
     only these text features (e.g. the product category from title and description), so its
     label may be a feature column that the rest of the model sees as an input.
     ``multiclass`` and ``multilabel`` tasks name their classes in the ``vocab`` file.
+    ``weight``: the loss weight the data asks for; None leaves it to the model config.
     """
 
     name: str
-    type: TaskType
+    type: str
     label: str
-    loss: str = ""
-    metrics: list[str] = field(default_factory=list)
-    weight: float = 1.0
+    weight: float | None = None
     parent: str | None = None
     num_classes: int = 0
     vocab: str | None = None
     inputs: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
-        if not self.loss:
-            self.loss = DEFAULT_LOSS[self.type]
-        if not self.metrics:
-            self.metrics = list(DEFAULT_METRICS[self.type])
-        if self.weight < 0:
+        from tfshop.tasks import TASK_TYPES
+
+        if self.type not in TASK_TYPES:
+            raise ValueError(f"{self.name}.type: {self.type!r} is not one of {', '.join(TASK_TYPES)}")
+        if self.weight is not None and self.weight < 0:
             raise ValueError(f"{self.name}.weight: must be >= 0, got {self.weight}")
-        if self.type in ("multiclass", "multilabel") and self.num_classes < 2:
+        if TASK_TYPES[self.type].has_classes and self.num_classes < 2:
             raise ValueError(f"{self.name}.num_classes: a {self.type} task needs at least 2")
-        if self.type in ("multiclass", "multilabel") and not self.vocab:
+        if TASK_TYPES[self.type].has_classes and not self.vocab:
             raise ValueError(f"{self.name}.vocab: a {self.type} task needs its class vocabulary file")
 
 
@@ -120,7 +101,7 @@ class Schema:
     features: list[Feature] = field(default_factory=list)
     labels: list[Label] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
-    version: int = 1
+    version: int = 2
 
     def validate(self) -> None:
         names = [f.name for f in self.features] + [label.name for label in self.labels]
@@ -167,6 +148,9 @@ class Schema:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataError(f"{where}: invalid JSON: {err}") from None
+        if isinstance(data, dict) and data.get("version", 1) == 1:  # wrote each type's loss and metrics
+            for task in data.get("tasks", []):
+                task.pop("loss", None), task.pop("metrics", None)
         return from_dict(cls, data, where)
 
     def save(self, path: str | Path) -> None:

@@ -36,9 +36,9 @@ class TabularFeature:
 @dataclass
 class TabularTask:
     name: str
-    type: sch.TaskType = "binary"
+    type: str = "binary"  # binary | regression
     label: str = ""
-    weight: float = 1.0
+    weight: float | None = None  # None: the model config's default
     parent: str | None = None
 
 

@@ -17,12 +17,6 @@ import tf_keras as keras
 
 from tfshop.data.pipeline import InputConfig, make_dataset, naming_corrupt_shards
 from tfshop.data.schema import Schema
-from tfshop.evaluation.metrics import (
-    binary_metrics,
-    multiclass_metrics,
-    multilabel_metrics,
-    regression_metrics,
-)
 from tfshop.evaluation.retrieval import retrieval_report
 from tfshop.models.config import ModelConfig
 from tfshop.training.targets import Targets
@@ -52,31 +46,18 @@ def collect(model: keras.Model, data_dir: Path, split: str, targets: Targets, sc
     return {key: np.concatenate(values) for key, values in batches.items()}
 
 
-def output_metrics(kind: str, y, p, users) -> dict[str, float]:
-    if kind == "binary":
-        return binary_metrics(y, p.reshape(-1), users)
-    if kind == "multiclass":
-        return multiclass_metrics(y.astype(int), p)
-    if kind == "multilabel":
-        return multilabel_metrics(y, p)
-    return regression_metrics(y, p.reshape(-1))
-
-
 def priors(data_dir: Path, targets: Targets, schema: Schema) -> dict[str, np.ndarray]:
     """Per output, the constant prediction learnt from the train split."""
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, float] = {}
-    kinds = {name: kind for name, kind in targets.output_types().items() if kind != "retrieval"}
+    kinds = {name: kind for name, kind in targets.output_types().items() if kind.has_head}
+    tasks = {t.name: t for t in targets.tasks}
     for features, labels in make_dataset(data_dir, "train", InputConfig(batch_size=8192), schema):
         _, y, w = targets(features, labels)
         for name, kind in kinds.items():
             weight = w[name].numpy()
-            value = y[name].numpy()
-            if kind == "multiclass":
-                size = next(t.num_classes for t in targets.tasks if t.name == name)
-                value = np.eye(size)[value.astype(int)]
-            total = (value * weight[:, None]).sum(axis=0) if value.ndim == 2 else np.array([value @ weight])
-            sums[name] = sums.get(name, 0) + total
+            value = kind.prior_target(tasks.get(name), y[name].numpy())
+            sums[name] = sums.get(name, 0) + (value * weight[:, None]).sum(axis=0)
             counts[name] = counts.get(name, 0) + weight.sum()
     return {name: sums[name] / max(counts[name], 1.0) for name in kinds}
 
@@ -101,25 +82,25 @@ def evaluate(
     prior = priors(data_dir, targets, schema)
     report: dict = {}
     for name, kind in targets.output_types().items():
-        if kind == "retrieval":
+        if not kind.has_head:  # retrieval: the towers rank the catalogue
             task = next(t for t in targets.tasks if t.name == name)
             report[name] = retrieval_report(model, data_dir, schema, task, model_config, split)
             continue
         keep = data[f"w/{name}"] > 0
         y = data[f"y/{name}"][keep]
         users = data["user_id"][keep] if "user_id" in data else None
-        rows = {"multitask": output_metrics(kind, y, data[f"p/{name}"][keep], users)}
+        rows = {"multitask": kind.scores(y, data[f"p/{name}"][keep], users)}
         constant = np.broadcast_to(prior[name], (int(keep.sum()), len(prior[name])))
-        rows["prior"] = output_metrics(kind, y, constant, users)
+        rows["prior"] = kind.scores(y, constant, users)
         if single_task and name in single_task:
             config, single_schema = single_task_config(model_config, name, schema)
             single = collect(
                 single_task[name], data_dir, split, Targets(data_dir, single_schema, config), schema
             )
-            rows["single_task"] = output_metrics(kind, y, single[f"p/{name}"][keep], users)
+            rows["single_task"] = kind.scores(y, single[f"p/{name}"][keep], users)
         oracle = _oracle(name, data)
         if oracle is not None:
-            rows["oracle"] = output_metrics(kind, y, oracle[keep], users)
+            rows["oracle"] = kind.scores(y, oracle[keep], users)
         report[name] = rows
     return report
 
@@ -149,18 +130,19 @@ def _oracle(name: str, data: dict) -> np.ndarray | None:
     return oracles.get(name)
 
 
-def summary_table(report: dict) -> str:
-    """Markdown: one row per output, headline metric of each model."""
+def summary_table(report: dict, headlines: dict[str, str]) -> str:
+    """Markdown: one row per output, the headline metric of each model."""
     columns = ["multitask", "single_task", "prior", "oracle"]
     lines = ["| output | metric | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for name, rows in report.items():
-        metric = next(m for m in ("auc", "micro_f1", "macro_f1", "rmse", "hr@10") if m in rows["multitask"])
+        metric = headlines[name]
         cells = [f"{rows[c][metric]:.4f}" if c in rows else "–" for c in columns]
         lines.append(f"| {name} | {metric} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def write_report(report: dict, out: Path) -> None:
+def write_report(report: dict, targets: Targets, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval_report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "eval_report.md").write_text(summary_table(report) + "\n")
+    headlines = {name: kind.headline for name, kind in targets.output_types().items()}
+    (out / "eval_report.md").write_text(summary_table(report, headlines) + "\n")

@@ -24,6 +24,7 @@ from tfshop.layers.text import HashedBagOfWords, pretrained_sentence_encoder
 from tfshop.models.config import ModelConfig
 from tfshop.models.retrieval import CatalogueSample, InBatchScores
 from tfshop.models.towers import ITEM, QUERY, build_towers, tower_inputs, tower_models
+from tfshop.tasks import task_type
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,12 @@ def esmm_pair(tasks: list[Task], config: ModelConfig) -> tuple[str, str] | None:
 def output_names(schema: Schema, config: ModelConfig) -> list[str]:
     """The model's named outputs (a retrieval task has none: it trains the towers)."""
     tasks = model_tasks(schema, config)
-    heads = [t.name for t in tasks if t.type != "retrieval"]
+    heads = [t.name for t in tasks if task_type(t.type).has_head]
     return heads + (["ctcvr"] if esmm_pair(tasks, config) else [])
 
 
 def retrieval_task(tasks: list[Task]) -> Task | None:
-    return next((t for t in tasks if t.type == "retrieval"), None)
+    return next((t for t in tasks if not task_type(t.type).has_head), None)
 
 
 class _Encoders:
@@ -158,7 +159,7 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     shared = keras.layers.Concatenate(name="features")(parts)
     if config.dropout:
         shared = keras.layers.Dropout(config.dropout, name="feature_dropout")(shared)
-    tasks = [t for t in tasks if t.type != "retrieval"]  # trained through the towers, not a head
+    tasks = [t for t in tasks if task_type(t.type).has_head]  # retrieval trains the towers instead
     block_tasks = [t for t in tasks if not t.inputs]
     per_task = _block(config, len(block_tasks))(shared) if block_tasks else []
     towers = dict(zip([t.name for t in block_tasks], per_task))
@@ -170,7 +171,8 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
         x = towers[task.name]
         for i, units in enumerate(config.tower_units):
             x = keras.layers.Dense(units, activation="relu", name=f"{task.name}_tower_{i}")(x)
-        outputs[task.name] = _head(task, x, label_stats.get(task.label, {}).get("mean", 0.0))
+        label_mean = label_stats.get(task.label, {}).get("mean", 0.0)
+        outputs[task.name] = task_type(task.type).head(task, x, label_mean)
     pair = esmm_pair(tasks, config)
     if pair:
         outputs["ctcvr"] = keras.layers.Multiply(name="ctcvr")([outputs[pair[0]], outputs[pair[1]]])
@@ -281,12 +283,12 @@ def _text_head(task: Task, inputs: dict, vectors: dict, rich: dict, config: Mode
             x = keras.layers.Dot(axes=1, normalize=True, name=f"{task.name}_cosine")(
                 [vectors[first], vectors[second]]
             )
-        return keras.layers.Dense(1, activation="sigmoid", name=task.name)(x)
+        return task_type(task.type).head(task, x)
     parts = [rich[name] for name in task.inputs]
     x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"{task.name}_text")(parts)
     for i, units in enumerate(config.tower_units):
         x = keras.layers.Dense(units, activation="relu", name=f"{task.name}_tower_{i}")(x)
-    return _head(task, x, 0.0)
+    return task_type(task.type).head(task, x)
 
 
 def _matches(vectors, history, semantic) -> list:
@@ -339,17 +341,3 @@ def _block(config: ModelConfig, num_tasks: int) -> keras.layers.Layer:
         config.expert_units,
         name="ple",
     )
-
-
-def _head(task: Task, x, label_mean: float):
-    if task.type == "binary":
-        return keras.layers.Dense(1, activation="sigmoid", name=task.name)(x)
-    if task.type == "multiclass":
-        return keras.layers.Dense(task.num_classes, activation="softmax", name=task.name)(x)
-    if task.type == "multilabel":
-        return keras.layers.Dense(task.num_classes, activation="sigmoid", name=task.name)(x)
-    if task.type == "regression":  # starts at the train mean, so early errors stay small
-        return keras.layers.Dense(
-            1, bias_initializer=keras.initializers.Constant(label_mean), name=task.name
-        )(x)
-    raise ConfigError(f"tasks.{task.name}: type {task.type!r} has no head in the multi-task model yet")

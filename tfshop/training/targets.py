@@ -1,11 +1,10 @@
-"""Labels → per-output targets and sample weights, and the matching losses and metrics.
+"""Labels → per-output targets and sample weights, and the matching losses, weights and metrics.
 
-Each task's sample space is expressed as sample weights: a task with a ``parent`` learns only on
-rows where the parent's label is positive (CVR on clicked rows), a multiclass task only on rows
-with a known class, a multilabel task only on rows with at least one known class (its target is
-multi-hot), a binary or regression task only on rows that carry a value (labels use -1 for
-none). A text task's label may be a feature column. ESMM's ``ctcvr`` output learns the purchase
-label on every impression. A retrieval task learns on the clicked rows.
+Each task's type (``tfshop.tasks``) turns its label into a target and a sample space; a task with
+a ``parent`` learns only on rows where the parent's label is positive (CVR on clicked rows). The
+sample spaces go to ``fit`` as sample weights, scaled to average 1 over a batch. A text task's
+label may be a feature column. ESMM's ``ctcvr`` output learns the purchase label on every
+impression.
 """
 
 from __future__ import annotations
@@ -13,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import tensorflow as tf
-import tf_keras as keras
 
 from tfshop.data.schema import Schema, Task
-from tfshop.models.config import ModelConfig
+from tfshop.models.config import DEFAULT_LOSS_WEIGHTS, ModelConfig
 from tfshop.models.multitask import esmm_pair, model_tasks
-from tfshop.models.retrieval import InBatchSoftmax
+from tfshop.tasks import TaskType, task_type
 
 
 def class_table(data_dir: Path, task: Task) -> tf.lookup.StaticHashTable:
@@ -48,13 +46,11 @@ class Targets:
         self.labels = {label.name: label for label in schema.labels}
         self.inputs = [f.name for f in schema.features if f.name not in config.exclude_features]
         self.tables = {
-            t.name: class_table(Path(data_dir), t)
-            for t in self.tasks
-            if t.type in ("multiclass", "multilabel")
+            t.name: class_table(Path(data_dir), t) for t in self.tasks if task_type(t.type).has_classes
         }
         by_name = {t.name: t for t in self.tasks}
         self.parent_label = {t.name: by_name[t.parent].label for t in self.tasks if t.parent in by_name}
-        self.weights = {t.name: config.loss_weights.get(t.name, t.weight) for t in self.tasks}
+        self.weights = {t.name: loss_weight(t, config) for t in self.tasks}
         if self.pair:
             self.weights["ctcvr"] = config.loss_weights.get("ctcvr", 1.0)
 
@@ -62,23 +58,10 @@ class Targets:
         y, w = {}, {}
         for task in self.tasks:
             label = labels[task.label] if task.label in labels else features[task.label]
-            if task.type == "multiclass":
-                index = self.tables[task.name].lookup(label)
-                y[task.name], w[task.name] = tf.maximum(index, 0), tf.cast(index >= 0, tf.float32)
-            elif task.type == "multilabel":  # (batch, max_len) class names, "" padding
-                hot = tf.reduce_sum(
-                    tf.one_hot(self.tables[task.name].lookup(label), task.num_classes), axis=1
-                )
-                y[task.name] = tf.minimum(hot, 1.0)
-                w[task.name] = tf.cast(tf.reduce_sum(hot, axis=1) > 0, tf.float32)
-            elif task.type == "regression":
-                y[task.name] = tf.cast(label, tf.float32)
-                w[task.name] = tf.cast(label != self.labels[task.label].default, tf.float32)
-            elif task.type == "retrieval":  # the clicked rows' items against the batch's items
-                y[task.name] = tf.cast(label > 0, tf.float32)
-                w[task.name] = y[task.name]
-            else:
-                y[task.name], w[task.name] = tf.cast(label > 0, tf.float32), tf.cast(label >= 0, tf.float32)
+            missing = self.labels[task.label].default if task.label in self.labels else None
+            y[task.name], w[task.name] = task_type(task.type).target(
+                task, label, missing, self.tables.get(task.name)
+            )
             if task.name in self.parent_label:
                 w[task.name] *= tf.cast(labels[self.parent_label[task.name]] > 0, tf.float32)
         if self.pair:
@@ -87,31 +70,27 @@ class Targets:
             w["ctcvr"] = tf.ones_like(y["ctcvr"])
         return {name: features[name] for name in self.inputs}, y, {k: _per_space(v) for k, v in w.items()}
 
-    def output_types(self) -> dict[str, str]:
-        types = {t.name: t.type for t in self.tasks}
+    def output_types(self) -> dict[str, TaskType]:
+        """Each output's (and the retrieval task's) type; ESMM's ``ctcvr`` is binary."""
+        types = {t.name: task_type(t.type) for t in self.tasks}
         if self.pair:
-            types["ctcvr"] = "binary"
+            types["ctcvr"] = task_type("binary")
         return types
 
     def compile_args(self) -> dict:
         """``loss``, ``loss_weights`` and ``weighted_metrics`` for ``model.compile``."""
-        loss, metrics = {}, {}
-        for name, kind in self.output_types().items():
-            if kind == "binary":
-                loss[name] = keras.losses.BinaryCrossentropy()
-                metrics[name] = [keras.metrics.AUC(name="auc")]
-            elif kind == "multiclass":
-                loss[name] = keras.losses.SparseCategoricalCrossentropy()
-                metrics[name] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-            elif kind == "multilabel":
-                loss[name] = keras.losses.BinaryCrossentropy()
-                metrics[name] = [
-                    keras.metrics.Precision(name="precision"),
-                    keras.metrics.Recall(name="recall"),
-                ]
-            elif kind == "retrieval":
-                loss[name] = InBatchSoftmax()
-            else:
-                loss[name] = keras.losses.MeanSquaredError()
-                metrics[name] = [keras.metrics.RootMeanSquaredError(name="rmse")]
-        return {"loss": loss, "loss_weights": dict(self.weights), "weighted_metrics": metrics}
+        types = self.output_types()
+        return {
+            "loss": {name: kind.loss() for name, kind in types.items()},
+            "loss_weights": dict(self.weights),
+            "weighted_metrics": {name: kind.metrics() for name, kind in types.items() if kind.metrics()},
+        }
+
+
+def loss_weight(task: Task, config: ModelConfig) -> float:
+    """The model config's weight for the task, else the schema's, else the model default."""
+    if task.name in config.loss_weights:
+        return config.loss_weights[task.name]
+    if task.weight is not None:
+        return task.weight
+    return DEFAULT_LOSS_WEIGHTS.get(task.name, task_type(task.type).default_weight)

@@ -161,7 +161,7 @@ def _optimizer(model: keras.Model, model_config: ModelConfig, learning_rate) -> 
 def _default_monitor(targets: Targets) -> str:
     """Validation AUC of the first binary output (Keras drops the prefix for a lone output)."""
     kinds = targets.output_types()
-    binary = [name for name, kind in kinds.items() if kind == "binary"]
+    binary = [name for name, kind in kinds.items() if kind.name == "binary"]
     if not binary:
         return "val_loss"
     return "val_auc" if len(kinds) == 1 else f"val_{binary[0]}_auc"
