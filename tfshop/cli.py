@@ -87,15 +87,15 @@ def cmd_inspect(args) -> None:
 def cmd_pipeline(args) -> None:
     import dataclasses
 
-    from tfshop.runner import STAGES, PipelineConfig, run_pipeline
+    from tfshop.pipeline.config import PipelineConfig, check_stages
+    from tfshop.pipeline.run import run_pipeline
 
     config = PipelineConfig.load(args.config)
     stages = args.stages.split(",") if args.stages else config.stages
-    unknown = [s for s in stages if s not in (*STAGES, "read", "incremental")]
-    if unknown:
-        raise TfshopError(
-            f"--stages: unknown stage {unknown[0]!r} (stages: {', '.join(STAGES)}, read, incremental)"
-        )
+    try:
+        check_stages(stages, "--stages")
+    except ValueError as err:
+        raise TfshopError(str(err)) from None
     overrides = {
         key: value for key in ("strategy", "warm_start") if (value := getattr(args, key, None)) is not None
     }
@@ -169,17 +169,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="redo stages whose output exists")
     p.set_defaults(func=cmd_pipeline)
 
-    for stage, text in (
-        ("train", "train the multi-task model"),
-        ("baselines", "train single-task baselines"),
-        ("evaluate", "evaluate on the test split"),
-        ("export", "export a SavedModel"),
-        ("score", "score test rows with the export in a fresh process"),
-    ):
-        p = sub.add_parser(stage, help=f"{text} (one stage of a pipeline config)")
+    from tfshop.serving.server import add_serve_flags
+
+    p = sub.add_parser("serve", help="serve SavedModels over TF Serving's REST and gRPC APIs")
+    add_serve_flags(p)
+    p.set_defaults(func=cmd_serve)
+
+    from tfshop.pipeline.registry import stages
+
+    for stage in stages().values():
+        if stage.name in sub.choices:  # simulate, prepare, serve: commands of their own
+            continue
+        p = sub.add_parser(stage.name, help=f"{stage.help} (one stage of a pipeline config)")
         p.add_argument("--config", required=True, help="pipeline config (run_dir, model, train, export ...)")
         p.add_argument("--force", action="store_true", help="redo the stage if its output exists")
-        if stage == "train":
+        if stage.name == "train":
             p.add_argument(
                 "--strategy",
                 choices=["default", "mirrored", "multi_worker", "parameter_server"],
@@ -188,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--warm-start", help="overrides train.warm_start: an earlier train/model to continue from"
             )
-        p.set_defaults(func=cmd_pipeline, stages=stage)
+        p.set_defaults(func=cmd_pipeline, stages=stage.name)
 
     p = sub.add_parser("cluster", help="run a training cluster (tf.distribute, TF_CONFIG)")
     tasks = p.add_subparsers(dest="cluster_command", required=True)
@@ -207,11 +211,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.set_defaults(func=cmd_cluster_server)
 
-    from tfshop.serving.server import add_serve_flags
-
-    p = sub.add_parser("serve", help="serve SavedModels over TF Serving's REST and gRPC APIs")
-    add_serve_flags(p)
-    p.set_defaults(func=cmd_serve)
     return parser
 
 

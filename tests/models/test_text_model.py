@@ -14,7 +14,7 @@ from tfshop.export.saved_model import export
 from tfshop.export.verify import score_in_fresh_process
 from tfshop.layers.text import embed_texts
 from tfshop.models.config import ModelConfig
-from tfshop.runner import load_keras
+from tfshop.models.saved import load_keras
 from tfshop.training.train import TrainConfig, train
 
 

@@ -15,8 +15,8 @@ from tfshop.data.schema import Schema
 from tfshop.export.saved_model import RetrievalIndex, export
 from tfshop.export.verify import score_in_fresh_process
 from tfshop.models.config import ModelConfig
+from tfshop.models.saved import load_keras
 from tfshop.models.towers import tower_inputs, tower_models
-from tfshop.runner import load_keras
 from tfshop.training.train import TrainConfig, train
 
 QUICK = TrainConfig(epochs=1, batch_size=256, steps_per_epoch=30, verbose=0)

@@ -22,7 +22,7 @@ from tensorflow_serving.apis import (
 from tfshop.data.schema import Schema
 from tfshop.export.saved_model import export
 from tfshop.models.config import ModelConfig
-from tfshop.runner import sample_inputs
+from tfshop.pipeline.checks import sample_inputs
 from tfshop.serving.batching import BatchingOptions
 from tfshop.serving.client import ClientError, connect
 from tfshop.serving.models import ModelSource, read_model_config

@@ -102,7 +102,7 @@ def test_parameter_servers_train_and_survive_a_lost_worker(small_dataset, tmp_pa
     from tfshop.data.schema import Schema
     from tfshop.models.config import ModelConfig
     from tfshop.models.multitask import build_model
-    from tfshop.runner import load_keras
+    from tfshop.models.saved import load_keras
 
     config, run = write_config(tmp_path, small_dataset)
     tasks = cluster_tasks(2, 2, ["train", "--config", str(config)], tmp_path / "logs")

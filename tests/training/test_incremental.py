@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import tf_keras as keras
-import yaml
 
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.prepare import PrepareConfig, prepare
@@ -89,40 +88,3 @@ def ctr_auc(model, dataset) -> float:
     auc = keras.metrics.AUC()
     auc.update_state(np.concatenate(labels), np.concatenate(scores))
     return float(auc.result())
-
-
-def test_the_incremental_stage_scores_trains_and_exports_each_day(tmp_path, capsys):
-    from tfshop.runner import PipelineConfig, run_pipeline
-
-    config = tmp_path / "incremental.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "run_dir": str(tmp_path / "run"),
-                "stages": ["simulate", "incremental"],
-                "simulate": {"events": 30_000, "items": 300, "days": 4, "seed": 2},
-                "prepare": {"partitions": 1},
-                "model": {
-                    "tasks": ["ctr", "cvr"],
-                    "embedding_dim": 8,
-                    "expert_units": [16],
-                    "tower_units": [8],
-                },
-                "train": {"epochs": 3, "batch_size": 128, "learning_rate": 0.01, "verbose": 0},
-                "incremental": {"first_days": 2, "day_epochs": 1},
-                "export": {"base": str(tmp_path / "saved"), "name": "daily"},
-            }
-        )
-    )
-    run_pipeline(PipelineConfig.load(config))
-    rows = json.loads((tmp_path / "run" / "incremental" / "incremental.json").read_text())
-    assert [r["day"] for r in rows] == [2, 3]
-    assert all(0.6 < r["updated"]["auc"] < 1 and r["updated"]["examples"] > 1000 for r in rows)
-    assert rows[0]["updated"] == rows[0]["first_model"]  # day 2 is scored by the first model itself
-    assert sorted(p.name for p in (tmp_path / "saved" / "daily").iterdir() if p.name.isdigit()) == [
-        "1",
-        "2",
-        "3",
-    ]
-    assert (tmp_path / "run" / "incremental" / "incremental.png").stat().st_size > 1000
-    assert "ctr AUC on each day, before training on it" in capsys.readouterr().out

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from tfshop.data.prepare import prepare
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError
+from tfshop.pipeline.registry import stage
+from tfshop.pipeline.stages.export import export_trained
 
 log = logging.getLogger(__name__)
 DAY = 86_400
@@ -38,8 +39,15 @@ class IncrementalConfig:
             raise ValueError("first_days/day_epochs: must be positive")
 
 
-def run_incremental(run) -> list[dict]:
-    """Runs the days of ``run``'s shop (a ``tfshop.runner.Run``); returns one row per later day."""
+@stage(
+    "incremental",
+    "train day by day with warm starts, one export per day",
+    output=lambda run: run.dir / "incremental" / "incremental.json",
+    default=False,
+)
+def incremental(run) -> list[dict]:
+    """Runs the days of ``run``'s shop (a ``tfshop.pipeline.run.Run``); returns one row per later day."""
+    from tfshop.data.prepare import prepare
     from tfshop.models.saved import load_keras
     from tfshop.training.train import train
 
@@ -55,7 +63,7 @@ def run_incremental(run) -> list[dict]:
         overwrite=True,
     )
     train(first, folder / "train-00", config.model, config.train)
-    _export(run, folder / "train-00", first)
+    export_trained(run, folder / "train-00", first)
     original, rows = load_keras(folder / "train-00" / "model"), []
     previous = folder / "train-00"
     for day in range(settings.first_days, days):
@@ -78,7 +86,7 @@ def run_incremental(run) -> list[dict]:
         log.info("day %d before its update: %s", day, row)
         daily = dataclasses.replace(config.train, epochs=settings.day_epochs, warm_start=str(previous))
         train(window, folder / f"train-{day:02d}", config.model, daily)
-        row["export"] = str(_export(run, folder / f"train-{day:02d}", window))
+        row["export"] = str(export_trained(run, folder / f"train-{day:02d}", window))
         rows.append(row)
         previous = folder / f"train-{day:02d}"
     (folder / "incremental.json").write_text(json.dumps(rows, indent=2) + "\n")
@@ -111,18 +119,6 @@ def _scores(model, dataset: Path, config, output: str) -> dict[str, float]:
     p = np.concatenate([p[f"p/{output}"] for p in parts]).ravel()
     metrics = binary_metrics(y, p)
     return {"auc": round(metrics["auc"], 4), "logloss": round(metrics["logloss"], 4), "examples": int(len(y))}
-
-
-def _export(run, train_dir: Path, dataset: Path) -> Path:
-    from tfshop.export.saved_model import export
-    from tfshop.models.saved import load_keras
-    from tfshop.runner import sample_inputs
-
-    model = load_keras(train_dir / "model")
-    warmup = sample_inputs(dataset, model.input_names, "valid", 32)
-    path = export(model, Schema.load(dataset), run.config.export.base, run.config.export.name, warmup=warmup)
-    log.info("exported %s", path)
-    return path
 
 
 def _plot(rows: list[dict], path: Path, output: str) -> None:

@@ -6,7 +6,8 @@ import yaml
 
 from tests.conftest import TEXT_TASKS
 from tfshop.cli import main
-from tfshop.runner import PipelineConfig, run_pipeline
+from tfshop.pipeline.config import PipelineConfig
+from tfshop.pipeline.run import run_pipeline
 
 
 def test_whole_pipeline_then_resume(tmp_path, capsys):

@@ -1,0 +1,57 @@
+"""The pipeline config: where a run lives, which stages run, and each stage's knobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tfshop.config import from_dict, load_yaml
+from tfshop.data.pipeline import InputConfig
+from tfshop.data.prepare import PrepareConfig
+from tfshop.data.simulate import SimulateConfig
+from tfshop.data.tabular import TabularConfig
+from tfshop.models.config import ModelConfig
+from tfshop.pipeline.registry import default_stages, stages
+from tfshop.pipeline.stages.export import ExportConfig
+from tfshop.pipeline.stages.incremental import IncrementalConfig
+from tfshop.training.train import TrainConfig
+
+
+@dataclass
+class PipelineConfig:
+    """A whole run: where it lives, which stages run, and each stage's knobs."""
+
+    run_dir: str = "runs/demo"
+    stages: list[str] = field(default_factory=default_stages)
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    input: InputConfig = field(default_factory=InputConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    baselines: list[str] = field(default_factory=lambda: ["ctr", "cvr", "ctcvr"])
+    export: ExportConfig = field(default_factory=ExportConfig)
+    tabular: TabularConfig | None = None  # a table of examples instead of a shop's events
+    incremental: IncrementalConfig = field(default_factory=IncrementalConfig)  # the incremental stage
+
+    def validate(self) -> None:
+        check_stages(self.stages, "stages")
+
+    @classmethod
+    def load(cls, path: str | Path) -> PipelineConfig:
+        """Reads a config; tabular file paths are taken relative to the config file."""
+        config = from_dict(cls, load_yaml(path), str(path))
+        if config.tabular is not None:
+            base = Path(path).parent
+            for split in ("train", "valid", "test"):
+                value = getattr(config.tabular, split)
+                if value:
+                    setattr(config.tabular, split, str(base / value))
+        return config
+
+
+def check_stages(names: list[str], where: str) -> None:
+    """A ValueError naming the first stage that is not registered."""
+    known = stages()
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"{where}: unknown stage {unknown[0]!r} (stages: {', '.join(known)})")

@@ -1,0 +1,18 @@
+"""The pipeline's stages, one module each; importing them registers them, in pipeline order."""
+
+import importlib
+
+MODULES = (
+    "simulate",
+    "prepare",
+    "read",
+    "train",
+    "baselines",
+    "evaluate",
+    "export",
+    "score",
+    "serve",
+    "incremental",
+)
+for _module in MODULES:
+    importlib.import_module(f"{__name__}.{_module}")
