@@ -57,9 +57,19 @@ def test_errors(tmp_path):
         prepare_tabular(config(no_buys), tmp_path / "b")
     with pytest.raises(ConfigError, match="tasks.cvr.label: the label column is required"):
         from_dict(TabularConfig, {"train": "x", "features": FEATURES, "tasks": [{"name": "cvr"}]})
-    with pytest.raises(ConfigError, match="kind: 'sequence' is not supported"):
-        prepare_tabular(config(path, features=[{"name": "item", "kind": "sequence"}]), tmp_path / "c")
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    path = table(tmp_path)
+    with pytest.raises(ConfigError, match="item.roles: 'itme' is not one of user_id, item_id"):
+        prepare_tabular(
+            config(path, features=[{"name": "item", "kind": "id", "roles": ["itme"]}]), tmp_path / "c"
+        )
+    with pytest.raises(ConfigError, match="item.roles: a history:item_id feature is a sequence"):
+        prepare_tabular(
+            config(path, features=[{"name": "item", "roles": ["history:item_id"]}]), tmp_path / "c"
+        )
+    twice = [{"name": "user", "kind": "id", "roles": ["item_id"]}, {"name": "item", "roles": ["item_id"]}]
+    with pytest.raises(ConfigError, match="user.roles: 'item_id' is also the role of 'item'"):
+        prepare_tabular(config(path, features=twice), tmp_path / "c")
+    assert not any((tmp_path / name).exists() for name in "abc")
 
 
 def test_ali_ccp_sample(tmp_path):

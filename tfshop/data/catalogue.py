@@ -2,11 +2,11 @@
 and per further item of the shop's item table (items never shown in training: retrieval can
 still find them by their fields, title, category...).
 
-Columns: ``item_id``, every schema feature whose value belongs to the item (category, brand,
-price, title, ...; lists for sequence features) and ``train_impressions``, how often the item
-was shown in the training split. Retrieval needs it: the model's item tower runs over the whole
-catalogue when it is evaluated and exported, and the impression counts are the in-batch
-candidates' sampling probabilities.
+Columns: the item id (named as the schema's ``item_id``-role feature), every schema feature
+whose value belongs to the item (category, brand, price, title, ...; lists for sequence
+features) and ``train_impressions``, how often the item was shown in the training split.
+Retrieval needs it: the model's item tower runs over the whole catalogue when it is evaluated
+and exported, and the impression counts are the in-batch candidates' sampling probabilities.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ FILE = "items.parquet"
 
 def write_catalogue(schema: Schema, folder: Path, items: pd.DataFrame | None, impressions: Counter) -> bool:
     """Writes ``folder/items.parquet``; False when there is no item table."""
-    item = next((f for f in schema.features if f.name == "item_id" and f.vocab), None)
-    if items is None or item is None:
+    item = schema.with_role("item_id")
+    if items is None or item is None or not item.vocab:
         return False
     ids = (folder / item.vocab).read_text(encoding="utf-8").splitlines()
     ids += sorted(set(items.index) - set(ids))
@@ -36,7 +36,7 @@ def write_catalogue(schema: Schema, folder: Path, items: pd.DataFrame | None, im
             table[f.name] = table[f.name].map(lambda v: list(v) if isinstance(v, (list, np.ndarray)) else [])
         elif f.name in columns:
             table[f.name] = table[f.name].fillna(f.default)
-    table.insert(0, "item_id", ids)
+    table.insert(0, item.name, ids)
     table["train_impressions"] = [impressions.get(i, 0) for i in ids]
     table.reset_index(drop=True).to_parquet(folder / FILE, index=False)
     return True

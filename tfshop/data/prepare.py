@@ -231,7 +231,7 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
         "vocab": {
             f.name: {"size": f.vocab_size, "train_coverage": vocab.coverage(f.name, tmp / f.vocab)}
             for f in schema.features
-            if f.vocab and f.name not in SHARED_VOCAB
+            if f.vocab and f.name not in schema.shared_vocabularies()
         },
         "split": {"how": config.split, "valid_from": cuts[0], "test_from": cuts[1]},
     }
@@ -373,6 +373,7 @@ def _draft_schema(present: set[str], users, config) -> sch.Schema:
                 default=0.0 if kind == "numeric" else "",
                 max_len=max_len,
                 description=doc,
+                roles=list(sch.CANONICAL_ROLES.get(name, [])),
             )
         )
     for column in users.columns if users is not None else []:
@@ -445,24 +446,21 @@ def _count_labels(report: Report, split: str, rows: pd.DataFrame) -> None:
         labels[name] = labels.get(name, 0) + int(rows[name].sum())
 
 
-SHARED_VOCAB = {"hist_item_ids": "item_id", "hist_categories": "category"}
-
-
 def _finish_schema(schema, folder, vocab, config, report) -> sch.Schema:
     """Writes vocabularies, then fixes vocab sizes and the default tasks into the schema."""
+    shared = schema.shared_vocabularies()
     for f in schema.features:
         if f.kind == "numeric" or f.hash_buckets or f.kind == "text":
             continue
-        source = SHARED_VOCAB.get(f.name, f.name)
-        f.vocab = f"vocab/{source}.txt"
-        if f.name not in SHARED_VOCAB:
+        f.vocab = f"vocab/{shared.get(f.name, f.name)}.txt"
+        if f.name not in shared:
             f.vocab_size = vocab.write(
                 f.name, folder / f.vocab, config.vocab_min_count, config.vocab_max_size
             )
         f.num_oov_buckets = config.num_oov_buckets
     for f in schema.features:
-        if f.name in SHARED_VOCAB:
-            f.vocab_size = schema.feature(SHARED_VOCAB[f.name]).vocab_size
+        if f.name in shared:
+            f.vocab_size = schema.feature(shared[f.name]).vocab_size
     schema.tasks = _default_tasks(schema, folder, vocab, report)
     schema.validate()
     return schema

@@ -1,7 +1,9 @@
 """The schema: one declarative description of every feature, label and task of a dataset.
 
 ``prepare`` writes it as ``schema.json``; the tf.data parser, the model's inputs and the serving
-signatures all read it, so no other module hard-codes feature names.
+signatures all read it. Features carry **roles** (the item, the user, the query, a history of
+items...): the model and evaluation find features by role, never by column name, so a table
+with other column names gets the same model once its roles are declared.
 """
 
 from __future__ import annotations
@@ -17,6 +19,35 @@ from tfshop.errors import DataError
 FeatureKind = Literal["id", "categorical", "numeric", "text", "sequence"]
 Dtype = Literal["string", "int64", "float32"]
 
+# What a feature is to the model, whatever its column is called.
+ROLES = {
+    "user_id": "the user (GAUC groups by it)",
+    "item_id": "the candidate item: the retrieval positive, the catalogue's key",
+    "item_category": "the candidate item's category",
+    "item_title": "the candidate item's title (matched against the query)",
+    "item": "any other field of the candidate item (in the catalogue, read by the item tower)",
+    "query": "the search query's text",
+}
+# "history:<role>": a sequence of the values of the <role> feature the user acted on before the
+# example, most recent last; DIN attention pools it with that feature as the query
+HISTORY = "history:"
+# the roles of the canonical columns (prepare's features; a table's columns of the same name)
+CANONICAL_ROLES = {
+    "user_id": ["user_id"],
+    "item_id": ["item_id"],
+    "category": ["item_category"],
+    "title": ["item_title"],
+    "query": ["query"],
+    "top_category": ["item"],
+    "brand": ["item"],
+    "price": ["item"],
+    "description": ["item"],
+    "attributes": ["item"],
+    "hist_item_ids": [HISTORY + "item_id"],
+    "hist_categories": [HISTORY + "item_category"],
+}
+ITEM_ROLES = ("item_id", "item_category", "item_title", "item")
+
 
 @dataclass
 class Feature:
@@ -25,6 +56,7 @@ class Feature:
     ``id`` and ``categorical`` features map through ``vocab`` (a file under the dataset dir, plus
     ``num_oov_buckets``) or through ``hash_buckets``; ``sequence`` features are lists of ids of
     at most ``max_len`` (most recent last), padded with ``default``; ``text`` is a raw string.
+    ``roles``: what the feature is to the model (``ROLES``, or ``history:<role>``).
     """
 
     name: str
@@ -37,8 +69,16 @@ class Feature:
     hash_buckets: int = 0
     max_len: int = 0
     description: str = ""
+    roles: list[str] = field(default_factory=list)
 
     def validate(self) -> None:
+        for role in self.roles:
+            if role.removeprefix(HISTORY) not in ROLES:
+                raise ValueError(
+                    f"{self.name}.roles: {role!r} is not one of {', '.join(ROLES)} (or history:<role>)"
+                )
+            if role.startswith(HISTORY) and self.kind != "sequence":
+                raise ValueError(f"{self.name}.roles: a {role} feature is a sequence")
         if self.kind in ("id", "categorical", "sequence") and self.dtype != "string":
             raise ValueError(f"{self.name}: {self.kind} features are stored as strings")
         if self.kind == "numeric" and self.dtype == "string":
@@ -127,6 +167,34 @@ class Schema:
                     raise ValueError(f"tasks.{task.name}.inputs: {name!r} is not a text feature")
             if task.parent is not None and task.parent not in tasks:
                 raise ValueError(f"tasks.{task.name}.parent: no task named {task.parent!r}")
+        roles = [(role, f.name) for f in self.features for role in f.roles if role != "item"]
+        for role, name in roles:
+            others = [n for r, n in roles if r == role and n != name]
+            if others:
+                raise ValueError(f"features.{name}.roles: {role!r} is also the role of {others[0]!r}")
+            if role.startswith(HISTORY) and self.with_role(role.removeprefix(HISTORY)) is None:
+                raise ValueError(f"features.{name}.roles: {role!r} needs a feature whose role is its target")
+
+    def with_role(self, role: str) -> Feature | None:
+        """The feature with ``role`` (``item`` aside, a role belongs to one feature), or None."""
+        return next((f for f in self.features if role in f.roles), None)
+
+    def name_of(self, role: str) -> str | None:
+        feature = self.with_role(role)
+        return None if feature is None else feature.name
+
+    def shared_vocabularies(self) -> dict[str, str]:
+        """History feature → the feature whose vocabulary it shares (its ids are that feature's)."""
+        return {history.name: target.name for history, target in self.histories() if target is not None}
+
+    def histories(self) -> list[tuple[Feature, Feature]]:
+        """(history feature, the feature its values are of) for each ``history:<role>`` feature."""
+        return [
+            (f, self.with_role(role.removeprefix(HISTORY)))
+            for f in self.features
+            for role in f.roles
+            if role.startswith(HISTORY)
+        ]
 
     def feature(self, name: str) -> Feature:
         """The feature called ``name``; a DataError lists the known names otherwise."""
@@ -148,9 +216,12 @@ class Schema:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataError(f"{where}: invalid JSON: {err}") from None
-        if isinstance(data, dict) and data.get("version", 1) == 1:  # wrote each type's loss and metrics
+        if isinstance(data, dict) and data.get("version", 1) == 1:
+            # version 1 wrote each type's loss and metrics, and had no roles (canonical names)
             for task in data.get("tasks", []):
                 task.pop("loss", None), task.pop("metrics", None)
+            for feature in data.get("features", []):
+                feature.setdefault("roles", CANONICAL_ROLES.get(feature.get("name"), []))
         return from_dict(cls, data, where)
 
     def save(self, path: str | Path) -> None:

@@ -1,8 +1,13 @@
 """Prepare for tables whose rows already are examples: any CSV or Parquet, declared in YAML.
 
 The ``tabular`` section of a pipeline config names the files (one per split, or one file split
-at random by ``valid_fraction``/``test_fraction``), the feature columns by kind and the tasks by
-type, label and weight. The output is the same dataset directory as ``prepare``'s, so the model,
+at random by ``valid_fraction``/``test_fraction``), the feature columns by kind and role and the
+tasks by type, label and weight. Roles (``tfshop.data.schema.ROLES``) tell the model which column
+is the item, the user, the query, the title or a behaviour history, whatever its name; a column
+named as prepare names it (``item_id``, ``hist_item_ids``, ...) gets that role unless declared.
+Sequence columns hold lists (Parquet) or ``sequence_separator``-joined strings (CSV). With a
+``retrieval`` task the training rows' items make the catalogue that the item tower reads.
+The output is the same dataset directory as ``prepare``'s, so the model,
 training, evaluation and export run unchanged. Rows whose numeric or label values do not parse
 go to ``quarantine/`` with a reason and are counted.
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from tfshop.data import schema as sch
+from tfshop.data.catalogue import write_catalogue
 from tfshop.data.records import write_records, write_shard_manifest
 from tfshop.data.sources.files import read_table
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
@@ -31,12 +38,14 @@ class TabularFeature:
     name: str
     kind: sch.FeatureKind = "categorical"
     hash_buckets: int = 0  # > 0: hash instead of a vocabulary (use for user ids)
+    roles: list[str] | None = None  # None: the roles of the canonical column of this name, if any
+    max_len: int = 20  # sequences: the last max_len values are kept
 
 
 @dataclass
 class TabularTask:
     name: str
-    type: str = "binary"  # binary | regression
+    type: str = "binary"  # binary | regression | retrieval (of the clicked item: label > 0)
     label: str = ""
     weight: float | None = None  # None: the model config's default
     parent: str | None = None
@@ -56,6 +65,7 @@ class TabularConfig:
     tasks: list[TabularTask] = field(default_factory=list)
     vocab_min_count: int = 1
     num_oov_buckets: int = 1
+    sequence_separator: str = "|"  # between the values of a sequence column read as text
 
     def validate(self) -> None:
         if not self.train:
@@ -67,8 +77,8 @@ class TabularConfig:
         for task in self.tasks:
             if not task.label:
                 raise ValueError(f"tasks.{task.name}.label: the label column is required")
-            if task.type not in ("binary", "regression"):
-                raise ValueError(f"tasks.{task.name}.type: tabular tasks are binary or regression")
+            if task.type not in ("binary", "regression", "retrieval"):
+                raise ValueError(f"tasks.{task.name}.type: tabular tasks are binary, regression or retrieval")
 
 
 def prepare_tabular(config: TabularConfig, out: str | Path, overwrite: bool = False) -> Path:
@@ -115,7 +125,7 @@ def _read_splits(config: TabularConfig) -> dict[str, pd.DataFrame]:
 def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], folder: Path) -> None:
     features = [_feature(f, config) for f in config.features]
     labels = [
-        sch.Label(t.label, "int64" if t.type == "binary" else "float32", 0 if t.type == "binary" else -1.0)
+        sch.Label(t.label, "float32", -1.0) if t.type == "regression" else sch.Label(t.label, "int64", 0)
         for t in config.tasks
     ]
     labels = list({label.name: label for label in labels}.values())
@@ -123,7 +133,7 @@ def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], folde
     vocab, numeric = VocabularyBuilder(), NumericStatistics()
     cleaned = {}
     for split, table in splits.items():
-        good, reasons = _coerce(table, features, labels)
+        good, reasons = _coerce(table, features, labels, config.sequence_separator)
         if len(reasons):
             folder.joinpath("quarantine").mkdir(exist_ok=True)
             bad = table[reasons != ""].astype(str).assign(reason=reasons[reasons != ""])
@@ -133,20 +143,8 @@ def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], folde
         cleaned[split] = good
     train = cleaned["train"]
     for task in config.tasks:
-        if task.type == "binary" and not (train[task.label] > 0).any():
+        if task.type != "regression" and not (train[task.label] > 0).any():
             raise DataError(f"tasks.{task.name}: label {task.label!r} has no positive rows in train")
-    for f in features:
-        if f.kind == "numeric":
-            numeric.add(f.name, train[f.name])
-        elif not f.hash_buckets:
-            vocab.add(f.name, train[f.name])
-    for label in labels:
-        if label.dtype == "float32":
-            numeric.add(f"label:{label.name}", train[label.name])
-    for f in features:
-        if f.kind != "numeric" and not f.hash_buckets:
-            f.vocab = f"vocab/{f.name}.txt"
-            f.vocab_size = vocab.write(f.name, folder / f.vocab, config.vocab_min_count, 0)
     tasks = [sch.Task(t.name, t.type, t.label, weight=t.weight, parent=t.parent) for t in config.tasks]
     for task in tasks:
         task.validate()
@@ -155,6 +153,25 @@ def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], folde
         schema.validate()
     except ValueError as err:
         raise ConfigError(f"tabular.{err}") from None
+    shared = schema.shared_vocabularies()
+    for f in features:
+        if f.kind == "numeric":
+            numeric.add(f.name, train[f.name])
+        elif not f.hash_buckets and f.kind != "text" and f.name not in shared:
+            vocab.add(f.name, train[f.name], nested=f.kind == "sequence")
+    for label in labels:
+        if label.dtype == "float32":
+            numeric.add(f"label:{label.name}", train[label.name])
+    for f in features:
+        if f.kind not in ("numeric", "text") and not f.hash_buckets and f.name not in shared:
+            f.vocab = f"vocab/{f.name}.txt"
+            f.vocab_size = vocab.write(f.name, folder / f.vocab, config.vocab_min_count, 0)
+    for f in features:
+        if f.name in shared:
+            target = schema.feature(shared[f.name])
+            f.vocab, f.vocab_size = target.vocab, target.vocab_size
+    if any(t.type == "retrieval" for t in tasks):
+        _write_catalogue(schema, train, folder)
     schema.save(folder / "schema.json")
     for split, rows in cleaned.items():
         write_records(folder / f"{split}-00000.tfrecord.gz", rows, schema)
@@ -171,28 +188,45 @@ def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], folde
     (folder / "prepare_report.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
+def _write_catalogue(schema: sch.Schema, train: pd.DataFrame, folder: Path) -> None:
+    """The training rows' items (each with its last row's item fields) as the catalogue."""
+    item = schema.with_role("item_id")
+    if item is None or not item.vocab:
+        raise ConfigError("tabular.tasks: a retrieval task needs a feature with role item_id (not hashed)")
+    fields = [f.name for f in schema.features if set(f.roles) & set(sch.ITEM_ROLES) and f.name != item.name]
+    items = train.drop_duplicates(item.name, keep="last").set_index(item.name)[fields]
+    write_catalogue(schema, folder, items, Counter(train[item.name]))
+
+
 def _feature(declared: TabularFeature, config: TabularConfig) -> sch.Feature:
-    if declared.kind not in ("id", "categorical", "numeric", "text"):
-        raise ConfigError(
-            f"tabular.features.{declared.name}.kind: {declared.kind!r} is not supported in tables"
-        )
     numeric = declared.kind == "numeric"
-    return sch.Feature(
+    feature = sch.Feature(
         name=declared.name,
         kind=declared.kind,
         dtype="float32" if numeric else "string",
         default=float("nan") if numeric else "",
         hash_buckets=declared.hash_buckets,
         num_oov_buckets=config.num_oov_buckets,
+        max_len=declared.max_len if declared.kind == "sequence" else 0,
+        roles=list(sch.CANONICAL_ROLES.get(declared.name, []) if declared.roles is None else declared.roles),
     )
+    try:
+        feature.validate()
+    except ValueError as err:
+        raise ConfigError(f"tabular.features.{err}") from None
+    return feature
 
 
-def _coerce(table: pd.DataFrame, features: list[sch.Feature], labels: list[sch.Label]):
+def _coerce(table: pd.DataFrame, features: list[sch.Feature], labels: list[sch.Label], separator: str):
     """Typed columns, and a reason per row ("" for good rows) for values that do not parse."""
     out = pd.DataFrame(index=table.index)
     reasons = pd.Series("", index=table.index, dtype=object)
     for column in [*features, *labels]:
         raw = table[column.name]
+        if getattr(column, "kind", None) == "sequence":
+            values = [_sequence(v, separator)[-column.max_len :] for v in raw]
+            out[column.name] = pd.Series(values, index=table.index, dtype=object)
+            continue
         if column.dtype == "string":
             out[column.name] = as_strings(raw)
             continue
@@ -204,3 +238,12 @@ def _coerce(table: pd.DataFrame, features: list[sch.Feature], labels: list[sch.L
         out[column.name] = number
     good = reasons == ""
     return out[good].reset_index(drop=True), reasons
+
+
+def _sequence(value, separator: str) -> list[str]:
+    """A sequence cell: a list (Parquet) or a ``separator``-joined string; missing is empty."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value if str(v)]
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return [v for v in str(value).split(separator) if v]

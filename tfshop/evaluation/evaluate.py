@@ -36,8 +36,9 @@ def collect(model: keras.Model, data_dir: Path, split: str, targets: Targets, sc
                 **{f"w/{k}": v for k, v in w.items()},
                 **{f"p/{k}": v for k, v in predictions.items()},
             }
-            if "user_id" in features:
-                rows["user_id"] = features["user_id"]
+            user_id = schema.name_of("user_id")
+            if user_id in features:
+                rows["user_id"] = features[user_id]
             for name in ("truth_p_click", "truth_p_cvr"):
                 if name in labels:
                     rows[name] = labels[name]

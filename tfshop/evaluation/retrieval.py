@@ -38,14 +38,15 @@ def retrieval_report(
     query_names, item_names = tower_inputs(model.input_names, data_dir, config)
     catalogue = read_catalogue(data_dir)
     query_tower, items = query_tower_and_item_vectors(model, schema, catalogue, query_names, item_names)
-    position = {item: i for i, item in enumerate(catalogue["item_id"])}
+    item_id = schema.name_of("item_id")
+    position = {item: i for i, item in enumerate(catalogue[item_id])}
     popularity_rank = _popularity_ranks(catalogue["train_impressions"].to_numpy(np.float64))
     ranks, popular, unknown = [], [], 0
     for features, labels in make_dataset(
         data_dir, split, InputConfig(batch_size=4096, deterministic=True), schema
     ):
         clicked = labels[task.label].numpy() > 0
-        targets = np.array([position.get(i.decode(), -1) for i in features["item_id"].numpy()[clicked]])
+        targets = np.array([position.get(i.decode(), -1) for i in features[item_id].numpy()[clicked]])
         known = targets >= 0
         unknown += int((~known).sum())
         if not known.any():

@@ -106,13 +106,14 @@ class RetrievalIndex(tf.Module):
 
     def __init__(self, model, schema: Schema, catalogue, query_names, item_names, k=100, candidates=None):
         super().__init__()
+        item_id = schema.name_of("item_id")
         if candidates is not None:
-            unknown = sorted(set(candidates) - set(catalogue["item_id"]))
+            unknown = sorted(set(candidates) - set(catalogue[item_id]))
             if unknown:
                 raise ValueError(
                     f"retrieval candidates: {len(unknown)} ids not in the catalogue, e.g. {unknown[0]!r}"
                 )
-            catalogue = catalogue[catalogue["item_id"].isin(set(candidates))]
+            catalogue = catalogue[catalogue[item_id].isin(set(candidates))]
         if k <= 0:
             raise ValueError(f"retrieval k: {k} must be positive")
         if k > len(catalogue):
@@ -130,7 +131,7 @@ class RetrievalIndex(tf.Module):
         self.query_features = [by_name[n] for n in query_names]
         # variables, not constants: a large catalogue's vectors belong in the checkpoint, not the graph
         self.item_vectors = tf.Variable(vectors, trainable=False, name="item_vectors")
-        ids = catalogue["item_id"].astype(str).tolist()
+        ids = catalogue[item_id].astype(str).tolist()
         self.item_ids = tf.Variable(ids, trainable=False, name="item_ids")
 
 

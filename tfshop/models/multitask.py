@@ -28,8 +28,6 @@ from tfshop.tasks import task_type
 
 log = logging.getLogger(__name__)
 
-HISTORY_OF = {"hist_item_ids": "item_id", "hist_categories": "category"}
-
 
 def model_tasks(schema: Schema, config: ModelConfig) -> list[Task]:
     """The schema tasks this model trains, in schema order."""
@@ -140,18 +138,19 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
             vectors[f.name] = text[1](semantic[f.name])
         elif f.kind == "text":
             vectors[f.name] = text(x)
+    history_of = _histories(schema, vectors)
     flat = {f.name: vectors[f.name] for f in features if f.kind != "sequence"}
     flat |= {
         f.name: MaskedMean(name=f"{f.name}_pool")([vectors[f.name], ids[f.name]])
         for f in features
-        if f.kind == "sequence" and f.name not in HISTORY_OF
+        if f.kind == "sequence" and f.name not in history_of
     }
     parts = list(flat.values())
-    events = _history_events(vectors, ids)
-    history = _history(vectors, ids, events, config)
+    events = _history_events(vectors, ids, history_of)
+    history = _history(vectors, events, history_of, config)
     if history is not None:
         parts.append(history[0])
-    parts += _matches(vectors, history, semantic)
+    parts += _matches(vectors, history, semantic, schema.name_of("query"), schema.name_of("item_title"))
     if retrieval_task(tasks):
         query_names, item_names = tower_inputs(list(inputs), data_dir, config)
         query, item = build_towers(flat, events, query_names, item_names, config)
@@ -188,8 +187,8 @@ def with_retrieval_scores(
     task = retrieval_task(tasks)
     if task is None:
         return model
-    items = read_catalogue(data_dir)
-    ids = model.input["item_id"]
+    items, item_id = read_catalogue(data_dir), schema.name_of("item_id")
+    ids = model.input[item_id]
     candidates = [model.get_layer(QUERY).output, model.get_layer(ITEM).output, ids]
     if config.retrieval_extra_negatives:
         query_names, item_names = tower_inputs(model.input_names, data_dir, config)
@@ -199,9 +198,9 @@ def with_retrieval_scores(
             config.retrieval_extra_negatives,
             name="catalogue_sample",
         )(ids)
-        candidates += [item_tower(drawn), drawn["item_id"]]
+        candidates += [item_tower(drawn), drawn[item_id]]
     scores = InBatchScores(
-        dict(zip(items["item_id"], items["train_impressions"])),
+        dict(zip(items[item_id], items["train_impressions"])),
         config.retrieval_temperature,
         catalogue_size=len(items),
         name=task.name,
@@ -291,34 +290,39 @@ def _text_head(task: Task, inputs: dict, vectors: dict, rich: dict, config: Mode
     return task_type(task.type).head(task, x)
 
 
-def _matches(vectors, history, semantic) -> list:
+def _matches(vectors, history, semantic, query: str | None, title: str | None) -> list:
     """Explicit cosine interactions: query vs title text, pooled history vs candidate."""
     out = []
     for space, name in ((vectors, "query_title_match"), (semantic, "query_title_semantic_match")):
-        if "query" in space and "title" in space:
-            out.append(keras.layers.Dot(axes=1, normalize=True, name=name)([space["query"], space["title"]]))
+        if query in space and title in space:
+            out.append(keras.layers.Dot(axes=1, normalize=True, name=name)([space[query], space[title]]))
     if history is not None:
         out.append(keras.layers.Dot(axes=1, normalize=True, name="history_item_match")(list(history)))
     return out
 
 
-def _history_names(vectors) -> list[str]:
-    return [name for name in HISTORY_OF if name in vectors and HISTORY_OF[name] in vectors]
+def _histories(schema: Schema, vectors: dict) -> dict[str, str]:
+    """History feature → the candidate feature its values are of, both model inputs (by role)."""
+    return {
+        history.name: target.name
+        for history, target in schema.histories()
+        if history.name in vectors and target is not None and target.name in vectors
+    }
 
 
-def _history_events(vectors, ids):
+def _history_events(vectors, ids, history_of: dict[str, str]):
     """(behaviour history event vectors: item + category embeddings, item ids), or None."""
-    names = _history_names(vectors)
-    if not names:
+    if not history_of:
         return None
+    names = list(history_of)
     return _sum([vectors[name] for name in names], "history_vectors"), ids[names[0]]
 
 
-def _history(vectors, ids, events, config: ModelConfig):
+def _history(vectors, events, history_of: dict[str, str], config: ModelConfig):
     """(DIN pooling of the behaviour history with the candidate as query, candidate vector)."""
     if events is None:
         return None
-    candidate = _sum([vectors[HISTORY_OF[name]] for name in _history_names(vectors)], "candidate_vector")
+    candidate = _sum([vectors[target] for target in history_of.values()], "candidate_vector")
     mask = NotPadding(name="history_mask")(events[1])
     pooled = TargetAttention(config.attention_units, name="history_attention")([candidate, events[0], mask])
     return pooled, candidate

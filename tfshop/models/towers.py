@@ -20,6 +20,7 @@ import tf_keras as keras
 
 from tfshop.data import catalogue
 from tfshop.data.catalogue import catalogue_inputs
+from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError, DataError
 from tfshop.layers.features import StopGradient
 from tfshop.layers.sequence import HistoryState
@@ -36,8 +37,12 @@ def tower_inputs(input_names: list[str], data_dir: Path, config: ModelConfig) ->
     columns = set(pq.read_schema(path).names)
     items = [n for n in input_names if n in columns]
     queries = [n for n in input_names if n not in columns and n not in config.retrieval_query_exclude]
-    if "item_id" not in items:
-        raise ConfigError(f"{path}: the retrieval towers need item_id as a model input (excluded?)")
+    item_id = Schema.load(data_dir).name_of("item_id")
+    if item_id not in items:
+        raise ConfigError(
+            f"{path}: the retrieval towers need the item id ({item_id or 'no feature has role item_id'}) "
+            "as a model input (excluded?)"
+        )
     return queries, items
 
 

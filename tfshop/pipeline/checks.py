@@ -29,13 +29,18 @@ def exported_and_expected(run, rows: int):
     return export, inputs, {k: v.numpy() for k, v in model(inputs, training=False).items()}
 
 
+def row_labels(run, inputs: dict) -> list[str]:
+    """Each input row's item id (by the schema's role), else its index."""
+    from tfshop.data.schema import Schema
+
+    item_id = Schema.load(run.dataset).name_of("item_id")
+    rows = len(next(iter(inputs.values())))
+    return [inputs[item_id][i].decode() if item_id in inputs else str(i) for i in range(rows)]
+
+
 def check_same_scores(served: dict, expected: dict, source: str) -> float:
     """The largest difference between served and expected scores; above 1e-5 it is an error."""
     worst = max(float(np.max(np.abs(served[k] - expected[k]))) for k in expected)
     if worst > 1e-5:
         raise TfshopError(f"{source}: served scores differ from the trained model's by {worst:.2e}")
     return worst
-
-
-def row_label(inputs: dict, i: int) -> str:
-    return inputs["item_id"][i].decode() if "item_id" in inputs else str(i)

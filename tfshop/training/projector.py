@@ -11,19 +11,18 @@ from tensorboard.plugins import projector
 from tfshop.data.catalogue import read_catalogue
 from tfshop.data.schema import Schema
 
-LAYER = "item_id_embedding"
-
 
 def write_item_projector(model: keras.Model, data_dir: Path, schema: Schema, logs: Path) -> bool:
     """Checkpoint of the item embedding + ``item_metadata.tsv`` + projector config in ``logs``."""
-    item = next((f for f in schema.features if f.name == "item_id" and f.vocab), None)
-    if item is None or LAYER not in [layer.name for layer in model.layers]:
+    item, title = schema.with_role("item_id"), schema.name_of("item_title")
+    layer = f"{Path(item.vocab).stem}_embedding" if item is not None and item.vocab else None
+    if layer not in [layer.name for layer in model.layers]:
         return False
     ids = (data_dir / item.vocab).read_text(encoding="utf-8").splitlines()
     catalogue = read_catalogue(data_dir)
     titles = (
-        catalogue["title"].str.replace(r"\s+", " ", regex=True).tolist()
-        if (catalogue is not None and "title" in catalogue)
+        catalogue[title].str.replace(r"\s+", " ", regex=True).tolist()
+        if (catalogue is not None and title in catalogue)
         else [""] * len(ids)
     )
     rows = (
@@ -33,7 +32,7 @@ def write_item_projector(model: keras.Model, data_dir: Path, schema: Schema, log
     )
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "item_metadata.tsv").write_text("item_id\ttitle\n" + "".join(f"{i}\t{t}\n" for i, t in rows))
-    weights = tf.Variable(model.get_layer(LAYER).embeddings)
+    weights = tf.Variable(model.get_layer(layer).embeddings)
     tf.train.Checkpoint(item_embedding=weights).save(str(logs / "item_embedding.ckpt"))
     config = projector.ProjectorConfig()
     embedding = config.embeddings.add()

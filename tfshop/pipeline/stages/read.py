@@ -14,31 +14,32 @@ def read(run) -> None:
 
 
 def read_summary(dataset: Path, input_config) -> dict[str, dict[str, float]]:
-    """Reads every split through the tf.data pipeline and prints rows and label rates."""
+    """Reads every split through the tf.data pipeline; prints rows and each binary label's rate."""
     from tfshop.data.pipeline import make_dataset
     from tfshop.data.schema import Schema
 
     schema = Schema.load(dataset)
+    binary = list(dict.fromkeys(t.label for t in schema.tasks if t.type == "binary" and not t.inputs))
     summary = {}
     print(
         f"\ndataset {dataset}: {len(schema.features)} features, tasks "
         f"{', '.join(t.name for t in schema.tasks) or 'none'}"
     )
-    print(f"  {'split':<6} {'rows':>10} {'click':>8} {'purchase':>9} {'rows/s':>10}")
+    print(f"  {'split':<6} {'rows':>10}" + "".join(f"{label:>10}" for label in binary) + f"{'rows/s':>10}")
     for split in ("train", "valid", "test"):
-        started, rows, clicks, purchases = time.time(), 0, 0, 0
-        for _, labels in make_dataset(dataset, split, input_config, schema):
-            rows += int(labels["click"].shape[0])
-            clicks += int(labels["click"].numpy().sum())
-            purchases += int(labels["purchase"].numpy().sum())
+        started, rows, positives = time.time(), 0, dict.fromkeys(binary, 0)
+        for features, labels in make_dataset(dataset, split, input_config, schema):
+            rows += int(next(iter(features.values())).shape[0])
+            for label in binary:
+                positives[label] += int((labels[label].numpy() > 0).sum())
         rate = rows / max(time.time() - started, 1e-9)
         summary[split] = {
             "rows": rows,
-            "click_rate": clicks / max(rows, 1),
-            "purchase_rate": purchases / max(rows, 1),
+            **{f"{label}_rate": n / max(rows, 1) for label, n in positives.items()},
         }
         print(
-            f"  {split:<6} {rows:>10} {clicks / max(rows, 1):>8.2%} {purchases / max(rows, 1):>9.3%} "
-            f"{rate:>10,.0f}"
+            f"  {split:<6} {rows:>10}"
+            + "".join(f"{n / max(rows, 1):>10.2%}" for n in positives.values())
+            + f"{rate:>10,.0f}"
         )
     return summary

@@ -22,9 +22,10 @@ def score(run) -> None:
 def score_real_requests(run, rows: int = 5) -> None:
     """Scores test rows with the export in a fresh process and checks the in-memory scores."""
     from tfshop.export.verify import score_in_fresh_process
-    from tfshop.pipeline.checks import check_same_scores, exported_and_expected, row_label
+    from tfshop.pipeline.checks import check_same_scores, exported_and_expected, row_labels
 
     export, inputs, expected = exported_and_expected(run, rows)
+    labels = row_labels(run, inputs)
     served = score_in_fresh_process(export, inputs)
     worst = check_same_scores(served, expected, str(export))
     print(
@@ -34,7 +35,7 @@ def score_real_requests(run, rows: int = 5) -> None:
     names = [k for k in sorted(served) if served[k].shape[-1] == 1]
     print(f"  {'item':>8}" + "".join(f"{n:>10}" for n in names))
     for i in range(rows):
-        print(f"  {row_label(inputs, i):>8}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
+        print(f"  {labels[i]:>8}" + "".join(f"{served[n][i, 0]:>10.4f}" for n in names))
 
 
 def retrieve_real_requests(run, query_names: list[str], rows: int = 3, shown: int = 5) -> None:
