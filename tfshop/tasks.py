@@ -20,7 +20,7 @@ from tfshop.evaluation.metrics import (
     multilabel_metrics,
     regression_metrics,
 )
-from tfshop.models.retrieval import InBatchSoftmax
+from tfshop.layers.retrieval import InBatchSoftmax
 
 
 class TaskType:

@@ -5,8 +5,7 @@ import pandas as pd
 import pytest
 
 from tfshop.config import from_dict
-from tfshop.data import catalog
-from tfshop.data.simulate import SimulateConfig, simulate
+from tfshop.data.simulate import SimulateConfig, simulate, words
 from tfshop.errors import ConfigError
 
 
@@ -55,7 +54,7 @@ def test_position_and_query_move_clicks(events):
     by_position = shown.groupby("position")["truth_p_click"].mean()
     assert by_position.loc[1] > by_position.loc[10]
     intents = shown.loc[shown["query"] != "", "query_intent"]
-    assert set(intents) == set(catalog.INTENTS)
+    assert set(intents) == set(words.INTENTS)
     deal = shown.loc[shown["query_intent"] == "deal", "query"]
     assert deal.str.contains("cheap|sale|discount|under").all()
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfshop.errors import ConfigError
 from tfshop.export.verify import score_in_fresh_process
 from tfshop.layers.text import default_encoder_dir, embed_texts, load_tokenizer, sentence_encoder
 
@@ -63,14 +62,14 @@ def test_bad_input_and_bad_checkpoints_are_named(tmp_path):
         embed_texts("one string")
     with pytest.raises(TypeError, match="list of strings"):
         embed_texts(["ok", 3])
-    with pytest.raises(ConfigError, match="no vocab.txt"):
+    with pytest.raises(ValueError, match="no vocab.txt"):
         sentence_encoder(tmp_path)
     shutil.copy(default_encoder_dir() / "vocab.txt", tmp_path)
-    with pytest.raises(ConfigError, match="no config.json"):
+    with pytest.raises(ValueError, match="no config.json"):
         sentence_encoder(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2", "vocab_size": 10}))
-    with pytest.raises(ConfigError, match="only BERT"):
+    with pytest.raises(ValueError, match="only BERT"):
         sentence_encoder(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"vocab_size": 30522, "num_hidden_layers": 1}))
-    with pytest.raises(ConfigError, match="no model.safetensors"):
+    with pytest.raises(ValueError, match="no model.safetensors"):
         sentence_encoder(tmp_path)

@@ -101,6 +101,6 @@ def test_bad_fine_tuning_configs_are_named(small_dataset, tiny_bert):
     )
     with pytest.raises(ConfigError, match=r"trainable_layers: 5 is not in \[-1, 2\]"):
         build_model(small_dataset, too_many)
-    with pytest.raises(ConfigError, match="frozen"):
+    with pytest.raises(ValueError, match="frozen"):
         pretrained_sentence_encoder(tiny_bert, 16, trainable_layers=1, cached_texts=["a"])
     assert keras.utils.get_registered_object("tfshop>SentenceEncoder") is not None

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfshop.layers.retrieval import CandidateSampler, retrieval_task, sampled_softmax_loss
 from tfshop.layers.sequence import CausalSequenceEncoder
-from tfshop.models.retrieval import CandidateSampler, retrieval_task, sampled_softmax_loss
 from tfshop.models.sequential import (
     NextItemModel,
     SequentialConfig,

@@ -11,10 +11,10 @@ from tfshop.data.catalogue import read_catalogue
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError, DataError
+from tfshop.layers.retrieval import CatalogueSample, InBatchScores, InBatchSoftmax
 from tfshop.layers.sequence import CausalSequenceEncoder, HistoryState
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model, with_retrieval_scores
-from tfshop.models.retrieval import CatalogueSample, InBatchScores, InBatchSoftmax
 from tfshop.models.towers import tower_inputs
 from tfshop.training.targets import Targets
 

@@ -18,8 +18,6 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfshop.errors import ConfigError
-
 
 @dataclass(frozen=True)
 class BertConfig:
@@ -40,12 +38,12 @@ class BertConfig:
     def load(cls, folder: str | Path) -> BertConfig:
         path = Path(folder) / "config.json"
         if not path.is_file():
-            raise ConfigError(f"{folder}: no config.json (expected a Hugging Face style BERT directory)")
+            raise ValueError(f"{folder}: no config.json (expected a Hugging Face style BERT directory)")
         raw = json.loads(path.read_text())
         if raw.get("model_type", "bert") != "bert" or raw.get("hidden_act", "gelu") != "gelu":
-            raise ConfigError(f"{path}: only BERT encoders with GELU are supported")
+            raise ValueError(f"{path}: only BERT encoders with GELU are supported")
         if raw.get("position_embedding_type", "absolute") != "absolute":
-            raise ConfigError(f"{path}: only absolute position embeddings are supported")
+            raise ValueError(f"{path}: only absolute position embeddings are supported")
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
 
 
@@ -87,7 +85,7 @@ class TransformerBlock(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if hidden_size % num_heads:
-            raise ConfigError(f"hidden size {hidden_size} is not a multiple of {num_heads} heads")
+            raise ValueError(f"hidden size {hidden_size} is not a multiple of {num_heads} heads")
         self.args = dict(
             hidden_size=hidden_size,
             num_heads=num_heads,
@@ -180,10 +178,10 @@ class BertEncoder(keras.layers.Layer):
         assignments = []
         for weight, name, transpose in self.hugging_face_weights():
             if name not in tensors:
-                raise ConfigError(f"{path}: no tensor {name!r}")
+                raise ValueError(f"{path}: no tensor {name!r}")
             value = tensors[name].T if transpose else tensors[name]
             if tuple(value.shape) != tuple(weight.shape):
-                raise ConfigError(f"{path}: {name} has shape {value.shape}, the encoder wants {weight.shape}")
+                raise ValueError(f"{path}: {name} has shape {value.shape}, the encoder wants {weight.shape}")
             assignments.append((weight, value))
         keras.backend.batch_set_value(assignments)
 

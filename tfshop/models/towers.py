@@ -6,7 +6,7 @@ profile, the context, the search query's text — and the behaviour history thro
 transformer (:class:`HistoryState`). Both share the model's embedding tables and end in unit
 vectors (layers ``query_vector`` and ``item_vector``). Their dot product is one more feature of
 the ranking block, and the schema's ``retrieval`` task trains them with an in-batch softmax
-(:class:`tfshop.models.retrieval.InBatchScores`). At export the item tower runs over the whole
+(:class:`tfshop.layers.retrieval.InBatchScores`). At export the item tower runs over the whole
 catalogue once and the query tower alone answers ``retrieve`` requests.
 """
 

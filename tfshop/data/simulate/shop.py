@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tfshop.config import to_dict
-from tfshop.data import catalog
+from tfshop.data.simulate import words
 from tfshop.data.tables import CATEGORY_SEPARATOR, ShopWriter
 
 log = logging.getLogger(__name__)
@@ -70,15 +70,15 @@ class SimulateConfig:
         return max(10, round(self.events / (per_user * FUNNEL_EVENTS_PER_IMPRESSION)))
 
 
-class Catalog:
+class Items:
     """Items with their latent vectors, quality and text, drawn from the category tree."""
 
     def __init__(self, n_items: int, rng: np.random.Generator):
-        tops = list(catalog.CATEGORY_TREE)
-        self.leaves = [(top, leaf) for top in tops for leaf in catalog.CATEGORY_TREE[top]]
+        tops = list(words.CATEGORY_TREE)
+        self.leaves = [(top, leaf) for top in tops for leaf in words.CATEGORY_TREE[top]]
         top_centroids = rng.normal(0, 1, (len(tops), LATENT_DIM))
         leaf_offsets = rng.normal(0, 0.5, (len(self.leaves), LATENT_DIM))
-        style_vectors = rng.normal(0, 0.4, (len(catalog.STYLES), LATENT_DIM))
+        style_vectors = rng.normal(0, 0.4, (len(words.STYLES), LATENT_DIM))
         self.brands = {top: _brand_names(rng, 6) for top in tops}
         brand_premium = {top: rng.lognormal(0, 0.35, 6) for top in tops}
         brand_quality = {top: rng.normal(0, 0.6, 6) for top in tops}
@@ -87,11 +87,11 @@ class Catalog:
         self.leaf = rng.choice(len(self.leaves), n_items, p=leaf_share)
         self.top = np.array([tops.index(self.leaves[j][0]) for j in self.leaf])
         self.brand = rng.integers(0, 6, n_items)
-        self.style = rng.integers(0, len(catalog.STYLES), n_items)
-        self.colour = rng.integers(0, len(catalog.COLOURS), n_items)
-        self.material = np.array([rng.integers(0, len(catalog.MATERIALS[tops[t]])) for t in self.top])
+        self.style = rng.integers(0, len(words.STYLES), n_items)
+        self.colour = rng.integers(0, len(words.COLOURS), n_items)
+        self.material = np.array([rng.integers(0, len(words.MATERIALS[tops[t]])) for t in self.top])
         premium = np.array([brand_premium[tops[t]][b] for t, b in zip(self.top, self.brand)])
-        base = np.array([catalog.BASE_PRICE[tops[t]] for t in self.top])
+        base = np.array([words.BASE_PRICE[tops[t]] for t in self.top])
         self.price = np.round(base * premium * rng.lognormal(0, 0.3, n_items), 0) - 0.01
         self.price = np.maximum(self.price, 0.99)
         self.relative_price = np.log(self.price / base) / 0.5
@@ -111,7 +111,7 @@ class Catalog:
         self.items_of_top = [np.flatnonzero(self.top == t) for t in range(len(tops))]
         self.tops = tops
         self.n = n_items
-        self._fillers = rng.integers(0, len(catalog.DESCRIPTION_FILLERS), n_items)
+        self._fillers = rng.integers(0, len(words.DESCRIPTION_FILLERS), n_items)
 
     def words(self, i: int) -> dict[str, str]:
         top = self.tops[self.top[i]]
@@ -119,16 +119,16 @@ class Catalog:
             "top": top,
             "leaf": self.leaves[self.leaf[i]][1],
             "brand": self.brands[top][self.brand[i]],
-            "style": catalog.STYLES[self.style[i]],
-            "colour": catalog.COLOURS[self.colour[i]],
-            "material": catalog.MATERIALS[top][self.material[i]],
+            "style": words.STYLES[self.style[i]],
+            "colour": words.COLOURS[self.colour[i]],
+            "material": words.MATERIALS[top][self.material[i]],
         }
 
     def table(self) -> pd.DataFrame:
         rows = []
         for i in range(self.n):
             w = self.words(i)
-            filler = catalog.DESCRIPTION_FILLERS[self._fillers[i]]
+            filler = words.DESCRIPTION_FILLERS[self._fillers[i]]
             rows.append(
                 {
                     "item_id": f"i{i}",
@@ -149,7 +149,7 @@ class Catalog:
 def _brand_names(rng: np.random.Generator, n: int) -> list[str]:
     names: list[str] = []
     while len(names) < n:
-        parts = rng.choice(catalog.BRAND_SYLLABLES, rng.integers(2, 4))
+        parts = rng.choice(words.BRAND_SYLLABLES, rng.integers(2, 4))
         name = "".join(parts)
         if name not in names:
             names.append(name)
@@ -175,9 +175,9 @@ class Users:
         return pd.DataFrame(
             {
                 "user_id": [f"u{i}" for i in self.ids],
-                "age_band": np.array(catalog.AGE_BANDS)[self.age],
-                "gender": np.array(catalog.GENDERS)[self.gender],
-                "city_tier": np.array(catalog.CITY_TIERS)[self.tier],
+                "age_band": np.array(words.AGE_BANDS)[self.age],
+                "gender": np.array(words.GENDERS)[self.gender],
+                "city_tier": np.array(words.CITY_TIERS)[self.tier],
                 "price_sensitivity": np.round(noisy, 1),
             }
         )
@@ -189,24 +189,24 @@ class ShopSimulator:
     def __init__(self, config: SimulateConfig):
         self.config = config
         self.rng = np.random.default_rng(config.seed)
-        self.catalog = Catalog(config.items, self.rng)
-        n_tops = len(self.catalog.tops)
-        self.age_top_bias = self.rng.normal(0, 0.8, (len(catalog.AGE_BANDS), n_tops))
-        self.gender_top_bias = self.rng.normal(0, 0.8, (len(catalog.GENDERS), n_tops))
+        self.items = Items(config.items, self.rng)
+        n_tops = len(self.items.tops)
+        self.age_top_bias = self.rng.normal(0, 0.8, (len(words.AGE_BANDS), n_tops))
+        self.gender_top_bias = self.rng.normal(0, 0.8, (len(words.GENDERS), n_tops))
         self.intercepts = self._calibrate()
 
     def make_users(self, first: int, n: int, rng: np.random.Generator) -> Users:
-        age = rng.integers(0, len(catalog.AGE_BANDS), n)
-        gender = rng.integers(0, len(catalog.GENDERS), n)
-        tier = rng.integers(0, len(catalog.CITY_TIERS), n)
+        age = rng.integers(0, len(words.AGE_BANDS), n)
+        gender = rng.integers(0, len(words.GENDERS), n)
+        tier = rng.integers(0, len(words.CITY_TIERS), n)
         logits = (
             self.age_top_bias[age]
             + self.gender_top_bias[gender]
-            + rng.normal(0, 1.0, (n, len(self.catalog.tops)))
+            + rng.normal(0, 1.0, (n, len(self.items.tops)))
         )
         top_pref = np.exp(2 * logits)
         top_pref /= top_pref.sum(axis=1, keepdims=True)
-        taste = top_pref @ self.catalog.top_centroids + rng.normal(0, 0.5, (n, LATENT_DIM))
+        taste = top_pref @ self.items.top_centroids + rng.normal(0, 0.5, (n, LATENT_DIM))
         taste /= np.linalg.norm(taste, axis=1, keepdims=True)
         sensitivity = 1 / (1 + np.exp(-(rng.normal(0, 1, n) + 0.7 * (tier - 1) - 0.3 * (age - 2))))
         activity = rng.lognormal(0, 0.6, n)
@@ -229,7 +229,7 @@ class ShopSimulator:
         history: np.ndarray,
     ) -> np.ndarray:
         """The known click score of showing ``items`` to users ``rows`` (before the intercept)."""
-        c = self.catalog
+        c = self.items
         affinity = np.einsum("ij,ij->i", users.taste[rows], c.latent[items])
         price = c.relative_price[items]
         return (
@@ -245,7 +245,7 @@ class ShopSimulator:
         self, users: Users, rows: np.ndarray, items: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Known cart-given-click and purchase-given-cart scores (before intercepts)."""
-        c = self.catalog
+        c = self.items
         affinity = np.einsum("ij,ij->i", users.taste[rows], c.latent[items])
         price_pain = users.price_sensitivity[rows] * c.relative_price[items]
         cart = 1.5 * affinity + 0.8 * c.quality[items] - 1.5 * price_pain
@@ -294,7 +294,7 @@ class ShopSimulator:
         return users.table(rng), events.drop(columns=hidden).reset_index(drop=True)
 
     def _sessions(self, users: Users, rng: np.random.Generator) -> pd.DataFrame:
-        cfg, c = self.config, self.catalog
+        cfg, c = self.config, self.items
         k = cfg.impressions_per_session
         n_users = len(users.ids)
         span = cfg.days * 86_400
@@ -308,7 +308,7 @@ class ShopSimulator:
         return pd.concat(frames, ignore_index=True)
 
     def _one_round(self, users, rows, session_start, history, rng, k) -> pd.DataFrame:
-        c = self.catalog
+        c = self.items
         n = len(rows)
         is_search = rng.random(n) < self.config.search_share
         # Each session's target category: drawn from the user's preferences (search and feed).
@@ -328,7 +328,7 @@ class ShopSimulator:
         popular = ~is_search[:, None] & (rng.random((n, k)) < 0.4)
         items[popular] = rng.choice(c.n, popular.sum(), p=c.popularity)
 
-        intents = np.where(is_search, rng.choice(len(catalog.INTENTS), n, p=catalog.INTENT_SHARE), -1)
+        intents = np.where(is_search, rng.choice(len(words.INTENTS), n, p=words.INTENT_SHARE), -1)
         queries = [self._query(anchor[s], intents[s], rng) if is_search[s] else "" for s in range(n)]
         flat_items = items.ravel()
         flat_rows = np.repeat(rows, k)
@@ -336,12 +336,12 @@ class ShopSimulator:
         match = np.zeros((n, k))
         search = np.flatnonzero(is_search)
         match[search] = c.leaf[items[search]] == c.leaf[anchor[search]][:, None]
-        brand_query = search[intents[search] == catalog.INTENTS.index("brand")]
+        brand_query = search[intents[search] == words.INTENTS.index("brand")]
         same_brand = (c.brand[items[brand_query]] == c.brand[anchor[brand_query]][:, None]) & (
             c.top[items[brand_query]] == c.top[anchor[brand_query]][:, None]
         )
         match[brand_query] += 1.5 * same_brand - 0.5
-        deal = np.repeat(intents == catalog.INTENTS.index("deal"), k).astype(float)
+        deal = np.repeat(intents == words.INTENTS.index("deal"), k).astype(float)
         hist = np.minimum(history[flat_rows, c.top[flat_items]], 3.0) / 3.0
         p_click = _sigmoid(
             self.intercepts["click"]
@@ -370,7 +370,7 @@ class ShopSimulator:
                 "impression_id": [f"{u}-{t}-{p}" for u, t, p in zip(users.ids[flat_rows], start, position)],
                 "query": np.repeat(np.array(queries, dtype=object), k),
                 "query_intent": np.repeat(
-                    np.array([catalog.INTENTS[i] if i >= 0 else "" for i in intents], dtype=object), k
+                    np.array([words.INTENTS[i] if i >= 0 else "" for i in intents], dtype=object), k
                 ),
                 "query_relevance": np.where(np.repeat(is_search, k), match.ravel() > 0, np.nan),
                 "position": position,
@@ -402,11 +402,11 @@ class ShopSimulator:
         return pd.concat(frames, ignore_index=True)
 
     def _query(self, item: int, intent: int, rng: np.random.Generator) -> str:
-        name = catalog.INTENTS[intent]
-        templates = catalog.QUERY_TEMPLATES[name]
-        words = self.catalog.words(item)
-        budget = int(catalog.BASE_PRICE[words["top"]] * 1.5)
-        return templates[rng.integers(len(templates))].format(budget=budget, **words)
+        name = words.INTENTS[intent]
+        templates = words.QUERY_TEMPLATES[name]
+        item_words = self.items.words(item)
+        budget = int(words.BASE_PRICE[item_words["top"]] * 1.5)
+        return templates[rng.integers(len(templates))].format(budget=budget, **item_words)
 
     def _bot_bursts(self, users: Users, rng: np.random.Generator) -> pd.DataFrame:
         """Scrapers: hundreds of clicks on random items, one a second."""
@@ -414,7 +414,7 @@ class ShopSimulator:
         n = self.config.bot_clicks
         for r in np.flatnonzero(users.is_bot):
             start = START_TIMESTAMP + int(rng.integers(0, self.config.days * 86_400))
-            items = rng.integers(0, self.catalog.n, n)
+            items = rng.integers(0, self.items.n, n)
             for stage, name in enumerate(("impression", "click")):
                 frames.append(
                     pd.DataFrame(
@@ -466,7 +466,7 @@ def simulate(config: SimulateConfig, out: str | Path, overwrite: bool = False) -
     started = time.time()
     bots: list[str] = []
     with ShopWriter(out, overwrite=overwrite) as writer:
-        writer.write_items(sim.catalog.table())
+        writer.write_items(sim.items.table())
         user_tables = []
         for first in range(0, n_users, config.chunk_users):
             users, events = sim.simulate_chunk(first, min(config.chunk_users, n_users - first))
