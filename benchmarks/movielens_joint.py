@@ -61,7 +61,7 @@ def main() -> None:
         )
         examples = json.loads((dataset / "prepare_report.json").read_text())["examples"]
         print(f"examples: {examples}")
-        model_config = ModelConfig(
+        model_config = ModelConfig.of(
             tasks=["rating", "retrieval"],
             loss_weights={"rating": 1.0, "retrieval": 1.0},
             embedding_dim=32,

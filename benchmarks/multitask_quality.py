@@ -38,7 +38,7 @@ def main() -> None:
     seeds = [0] if args.quick else [0, 1, 2]
     schema = Schema.load(args.data)
     train_rows = json.loads((args.data / "prepare_report.json").read_text())["examples"]["train"]
-    model_config = ModelConfig(block=args.block, text_encoder=args.text_encoder)
+    model_config = ModelConfig.of(block=args.block, text_encoder=args.text_encoder)
     auc = {o: {"multitask": [], "single_task": [], "oracle": []} for o in OUTPUTS}
     speed = []
     with tempfile.TemporaryDirectory() as scratch:

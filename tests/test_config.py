@@ -66,3 +66,19 @@ def test_load_yaml_errors(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert load_yaml(empty) == {}
+
+
+def test_model_config_groups_take_flat_keys_too():
+    from tfshop.models.config import ModelConfig
+
+    flat = ModelConfig.of(
+        text_dim=8, expert_units=[16], num_experts=2, retrieval_temperature=0.5, pair_encoder="bi"
+    )
+    grouped = ModelConfig.of(
+        text={"dim": 8}, experts={"units": [16], "num_experts": 2}, retrieval={"temperature": 0.5}
+    )
+    assert flat == grouped and flat.text.dim == 8 and flat.experts.units == [16]
+    with pytest.raises(ConfigError, match="model.text: unknown key 'dimm'"):
+        ModelConfig.of(text={"dimm": 8})
+    with pytest.raises(ConfigError, match="model.experts.units: needs at least one layer"):
+        ModelConfig.of(expert_units=[])

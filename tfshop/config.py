@@ -42,6 +42,9 @@ def from_dict(cls: type[T], data: dict[str, Any] | None, where: str = "config") 
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    grouped_keys = getattr(cls, "grouped_keys", None)
+    if grouped_keys is not None:  # a config that also takes its groups' keys flat
+        data = grouped_keys(data)
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)

@@ -50,7 +50,7 @@ def trained_blocks(layer, checkpoint) -> list[bool]:
 
 
 def test_top_blocks_fine_tune_with_a_cross_encoder_and_export(small_dataset, tiny_bert, tmp_path):
-    config = ModelConfig(
+    config = ModelConfig.of(
         block="shared_bottom",
         tasks=["ctr", "relevance"],
         text_encoder=str(tiny_bert),
@@ -83,20 +83,22 @@ def test_top_blocks_fine_tune_with_a_cross_encoder_and_export(small_dataset, tin
 
 
 def test_full_fine_tuning_trains_every_encoder_weight(small_dataset, tiny_bert):
-    config = ModelConfig(text_encoder=str(tiny_bert), text_encoder_mode="full", text_max_length=16)
+    config = ModelConfig.of(text_encoder=str(tiny_bert), text_encoder_mode="full", text_max_length=16)
     model = build_model(small_dataset, config)
     encoder = model.get_layer("sentence_encoder")
     assert len(encoder.trainable_weights) == len(encoder.encoder.weights) > 0
-    frozen = build_model(small_dataset, ModelConfig(text_encoder=str(tiny_bert), text_max_length=16))
+    frozen = build_model(small_dataset, ModelConfig.of(text_encoder=str(tiny_bert), text_max_length=16))
     assert not frozen.get_layer("sentence_encoder").trainable_weights
 
 
 def test_bad_fine_tuning_configs_are_named(small_dataset, tiny_bert):
-    with pytest.raises(ValueError, match="fine-tuning needs a pretrained text_encoder"):
-        ModelConfig(text_encoder_mode="full").validate()
-    with pytest.raises(ValueError, match="cross-encoder needs a pretrained text_encoder"):
-        ModelConfig(pair_encoder="cross").validate()
-    too_many = ModelConfig(
+    with pytest.raises(
+        ConfigError, match="model.text.encoder_mode: fine-tuning needs a pretrained text_encoder"
+    ):
+        ModelConfig.of(text_encoder_mode="full")
+    with pytest.raises(ConfigError, match="model.text.pair_encoder: the cross-encoder needs a pretrained"):
+        ModelConfig.of(pair_encoder="cross")
+    too_many = ModelConfig.of(
         text_encoder=str(tiny_bert), text_encoder_mode="finetune_top_n", text_finetune_layers=5
     )
     with pytest.raises(ConfigError, match=r"trainable_layers: 5 is not in \[-1, 2\]"):

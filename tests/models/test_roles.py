@@ -97,7 +97,7 @@ def models(tmp_path_factory):
         rows.rename(columns=RENAMED),
         [{"name": RENAMED[n], "kind": k, "roles": ROLES[n]} for n, k in KINDS.items()],
     )
-    config = ModelConfig(embedding_dim=8, expert_units=[16], tower_units=[8], text_buckets=1000)
+    config = ModelConfig.of(embedding_dim=8, expert_units=[16], tower_units=[8], text_buckets=1000)
     return build_model(canonical, config), build_model(renamed, config)
 
 

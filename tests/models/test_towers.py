@@ -90,7 +90,7 @@ def test_joint_model_scores_its_batch_against_extra_catalogue_items(small_datase
     )
     pd.concat([items, unseen]).to_parquet(data / "items.parquet", index=False)
     schema = Schema.load(data)
-    config = ModelConfig(block="shared_bottom", text_encoder=str(tiny_bert), retrieval_extra_negatives=64)
+    config = ModelConfig.of(block="shared_bottom", text_encoder=str(tiny_bert), retrieval_extra_negatives=64)
     model = build_model(data, config, schema)
     targets = Targets(data, schema, config)
     trained = with_retrieval_scores(model, data, schema, targets.tasks, config)

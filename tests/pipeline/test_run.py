@@ -81,6 +81,14 @@ def test_demo_config_documents_every_knob():
 
     demo = yaml.safe_load((REPO / "pipelines" / "configs" / "demo.yaml").read_text())
     config = PipelineConfig.load(REPO / "pipelines" / "configs" / "demo.yaml")
-    for section in ("simulate", "prepare", "input", "model", "train", "export"):
-        fields = {f.name for f in dataclasses.fields(getattr(config, section))}
-        assert fields == set(demo[section]), f"{section}: {fields ^ set(demo[section])}"
+    sections = {
+        name: (getattr(config, name), demo[name]) for name in ("simulate", "prepare", "input", "model")
+    }
+    sections |= {name: (getattr(config, name), demo[name]) for name in ("train", "export")}
+    sections |= {
+        f"model.{name}": (getattr(config.model, name), demo["model"][name])
+        for name in ("text", "experts", "retrieval")
+    }
+    for section, (values, documented) in sections.items():
+        fields = {f.name for f in dataclasses.fields(values)}
+        assert fields == set(documented), f"{section}: {fields ^ set(documented)}"

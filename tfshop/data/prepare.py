@@ -15,11 +15,8 @@ The output, written to a temporary sibling and renamed when complete::
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import shutil
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +31,7 @@ from tfshop.config import to_dict
 from tfshop.data import schema as sch
 from tfshop.data.catalogue import write_catalogue
 from tfshop.data.clean import drop_duplicates, find_bots, split_valid_events
+from tfshop.data.dataset_writer import DatasetWriter, Report
 from tfshop.data.examples import (
     FUNNEL_LABELS,
     assign_split,
@@ -41,7 +39,6 @@ from tfshop.data.examples import (
     attach_history,
     group_examples,
 )
-from tfshop.data.records import write_records, write_shard_manifest
 from tfshop.data.reuse import reuse_vocabularies
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
 from tfshop.data.tables import (
@@ -51,7 +48,6 @@ from tfshop.data.tables import (
     open_shop,
     read_items,
     read_users,
-    replace_dir,
 )
 from tfshop.errors import DataError
 
@@ -105,78 +101,23 @@ class PrepareConfig:
         return self.min_timestamp, latest
 
 
-class Report:
-    """Counts of everything prepare read, kept, set aside and wrote."""
-
-    def __init__(self) -> None:
-        self.data: dict = {
-            "rows_read": 0,
-            "rows_valid": 0,
-            "outside_window": 0,
-            "quarantined": {},
-            "duplicates_removed": 0,
-            "bots": {"users": 0, "rows": 0},
-            "examples": dict.fromkeys(SPLITS, 0),
-            "labels": {},
-            "unknown_items": 0,
-            "notes": [],
-        }
-
-    def quarantine(self, reason: str, rows: int) -> None:
-        q = self.data["quarantined"]
-        q[reason] = q.get(reason, 0) + rows
-
-    def note(self, text: str) -> None:
-        log.info(text)
-        self.data["notes"].append(text)
-
-
-class Quarantine:
-    """Rejected rows with their reason, as Parquet parts under ``quarantine/``."""
-
-    def __init__(self, folder: Path, report: Report):
-        self.folder, self.report, self.parts = folder, report, 0
-
-    def add(self, rows: pd.DataFrame, reasons: pd.Series | str) -> None:
-        if rows.empty:
-            return
-        rows = rows.astype(str).assign(reason=reasons)
-        for reason, count in rows["reason"].value_counts().items():
-            self.report.quarantine(str(reason), int(count))
-        self.folder.mkdir(exist_ok=True)
-        pq.write_table(
-            pa.Table.from_pandas(rows, preserve_index=False), self.folder / f"part-{self.parts:05d}.parquet"
-        )
-        self.parts += 1
-
-
 def prepare(
     shop: str | Path, out: str | Path, config: PrepareConfig | None = None, overwrite: bool = False
 ) -> Path:
     """Prepares the shop directory ``shop`` into the dataset directory ``out``."""
     config = config or PrepareConfig()
-    shop, out = Path(shop), Path(out)
+    shop = Path(shop)
     manifest = open_shop(shop)
-    if out.exists() and not overwrite:
-        raise DataError(f"{out}: already exists (pass --overwrite to replace it)")
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
-        _prepare_into(shop, tmp, config, manifest)
-        shutil.rmtree(tmp / "_partitions", ignore_errors=True)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    counts = {"rows_read": 0, "rows_valid": 0, "outside_window": 0, "duplicates_removed": 0}
+    with DatasetWriter(out, overwrite, **counts, bots={"users": 0, "rows": 0}, unknown_items=0) as dataset:
+        _prepare_into(shop, dataset, config, manifest)
+    return Path(out)
 
 
-def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) -> None:
-    started = time.time()
-    report = Report()
-    quarantine = Quarantine(tmp / "quarantine", report)
+def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, manifest: dict) -> None:
+    started, tmp, report = time.time(), dataset.folder, dataset.report
     partitions = config.partition_count(manifest["counts"]["events"])
-    _spill_partitions(shop, tmp / "_partitions", partitions, config, report, quarantine)
+    _spill_partitions(shop, tmp / "_partitions", partitions, config, dataset)
     log.info(
         "pass 1: %d rows read, %d valid (%.0fs)",
         report.data["rows_read"],
@@ -193,7 +134,7 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
     for k in range(partitions):
         events = _read_partition(tmp / "_partitions" / f"p{k:04d}")
         if events is not None:
-            examples = _partition_examples(events, items, users, config, report, quarantine)
+            examples = _partition_examples(events, items, users, config, dataset)
             examples.to_parquet(tmp / "_partitions" / f"examples-{k:04d}.parquet", index=False)
             times.append(examples["timestamp"].to_numpy())
             present |= {c for c in examples.columns if _has_values(examples[c])}
@@ -213,16 +154,13 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
         for split in SPLITS:
             rows = examples[examples["split"] == split]
             if len(rows):
-                write_records(tmp / f"{split}-{k:05d}.tfrecord.gz", rows, schema)
-                _count_labels(report, split, rows)
+                dataset.write_shard(split, k, rows, schema, FUNNEL_LABELS)
         log.info("pass 3: partition %d/%d written (%.0fs)", k + 1, partitions, time.time() - started)
-    write_shard_manifest(tmp)
     if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
     schema = _finish_schema(schema, tmp, vocab, config, report)
     if write_catalogue(schema, tmp, items, vocab.counts.get("item_id", Counter())):
         schema.tasks += _retrieval_task(report)
-    schema.save(tmp / "schema.json")
     stats = {
         "numeric": {f.name: numeric.summary(f.name) for f in schema.features_of_kind("numeric")},
         "labels": {
@@ -235,25 +173,26 @@ def _prepare_into(shop: Path, tmp: Path, config: PrepareConfig, manifest: dict) 
         },
         "split": {"how": config.split, "valid_from": cuts[0], "test_from": cuts[1]},
     }
-    (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     if config.vocab_from:
-        report.note(reuse_vocabularies(tmp, Path(config.vocab_from)))
-    report.data.update(
+        schema, stats, note = reuse_vocabularies(tmp, schema, stats, Path(config.vocab_from))
+        report.note(note)
+    dataset.finish(
+        schema,
+        stats,
         source=manifest.get("source"),
         shop=str(shop),
         config=to_dict(config),
         seconds=round(time.time() - started, 1),
     )
-    (tmp / "prepare_report.json").write_text(json.dumps(report.data, indent=2) + "\n")
 
 
-def _spill_partitions(shop, folder, partitions, config, report, quarantine) -> None:
+def _spill_partitions(shop, folder, partitions, config, dataset: DatasetWriter) -> None:
     """Pass 1: validate chunks, quarantine bad rows, spill good ones by user hash."""
-    window = config.timestamp_window()
+    report, window = dataset.report, config.timestamp_window()
     for n, chunk in enumerate(iter_event_chunks(shop, config.chunk_rows)):
         report.data["rows_read"] += len(chunk)
         good, bad = split_valid_events(chunk, *window, where=f"{shop}/events")
-        quarantine.add(bad.drop(columns="reason"), bad["reason"])
+        dataset.quarantine(bad.drop(columns="reason"), bad["reason"])
         inside = (good["timestamp"] >= config.window_from) & (
             (good["timestamp"] < config.window_to) if config.window_to else True
         )
@@ -286,13 +225,14 @@ def _read_partition(folder: Path) -> pd.DataFrame | None:
     return events
 
 
-def _partition_examples(events, items, users, config, report, quarantine) -> pd.DataFrame:
+def _partition_examples(events, items, users, config, dataset: DatasetWriter) -> pd.DataFrame:
+    report = dataset.report
     events, removed = drop_duplicates(events)
     report.data["duplicates_removed"] += removed
     bots = find_bots(events, config.max_actions_per_hour) if config.max_actions_per_hour else ()
     if len(bots):
         is_bot = events["user_id"].isin(bots.index)
-        quarantine.add(events[is_bot], f"bot: over {config.max_actions_per_hour} actions in one hour")
+        dataset.quarantine(events[is_bot], f"bot: over {config.max_actions_per_hour} actions in one hour")
         report.data["bots"]["users"] += len(bots)
         report.data["bots"]["rows"] += int(is_bot.sum())
         events = events[~is_bot]
@@ -437,13 +377,6 @@ def _accumulate(schema, train, vocab, numeric) -> None:
             vocab.add("query_intent", train["query_intent"])
         elif label.dtype == "float32":
             numeric.add(f"label:{label.name}", train[label.name].where(train[label.name] != label.default))
-
-
-def _count_labels(report: Report, split: str, rows: pd.DataFrame) -> None:
-    report.data["examples"][split] += len(rows)
-    labels = report.data["labels"].setdefault(split, {})
-    for name in FUNNEL_LABELS:
-        labels[name] = labels.get(name, 0) + int(rows[name].sum())
 
 
 def _finish_schema(schema, folder, vocab, config, report) -> sch.Schema:

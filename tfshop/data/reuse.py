@@ -16,11 +16,12 @@ from tfshop.data.schema import Schema
 from tfshop.errors import DataError
 
 
-def reuse_vocabularies(folder: Path, previous: Path) -> str:
-    """Replaces ``folder``'s schema, vocabularies and statistics with ``previous``'s; returns a note."""
+def reuse_vocabularies(folder: Path, new: Schema, stats: dict, previous: Path) -> tuple[Schema, dict, str]:
+    """Replaces ``folder``'s vocabularies with ``previous``'s; returns ``previous``'s schema, ``stats``
+    with ``previous``'s statistics, and a note."""
     if not (previous / "schema.json").is_file():
         raise DataError(f"prepare.vocab_from: {previous} is not a prepared dataset (no schema.json)")
-    new, old = Schema.load(folder), Schema.load(previous)
+    old = Schema.load(previous)
     new_features = [(f.name, f.kind) for f in new.features]
     old_features = [(f.name, f.kind) for f in old.features]
     if new_features != old_features:
@@ -36,13 +37,14 @@ def reuse_vocabularies(folder: Path, previous: Path) -> str:
     }
     shutil.rmtree(folder / "vocab")
     shutil.copytree(previous / "vocab", folder / "vocab")
-    shutil.copy(previous / "schema.json", folder / "schema.json")
-    stats = json.loads((folder / "stats.json").read_text())
     earlier = json.loads((previous / "stats.json").read_text())
-    stats.update({key: earlier[key] for key in ("numeric", "labels", "vocab")})
-    (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    stats = {**stats, **{key: earlier[key] for key in ("numeric", "labels", "vocab")}}
     counts = ", ".join(f"{name} {n}" for name, n in unseen.items() if n)
-    return f"vocabularies and statistics of {previous}; values new here map to OOV ({counts or 'none'})"
+    return (
+        old,
+        stats,
+        f"vocabularies and statistics of {previous}; values new here map to OOV ({counts or 'none'})",
+    )
 
 
 def _tokens(path: Path) -> set[str]:

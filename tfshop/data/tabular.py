@@ -14,9 +14,6 @@ go to ``quarantine/`` with a reason and are counted.
 
 from __future__ import annotations
 
-import json
-import shutil
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +23,10 @@ import pandas as pd
 
 from tfshop.data import schema as sch
 from tfshop.data.catalogue import write_catalogue
-from tfshop.data.records import write_records, write_shard_manifest
+from tfshop.data.dataset_writer import DatasetWriter
 from tfshop.data.sources.files import read_table
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
-from tfshop.data.tables import SPLITS, as_strings, replace_dir
+from tfshop.data.tables import SPLITS, as_strings
 from tfshop.errors import ConfigError, DataError
 
 
@@ -83,19 +80,9 @@ class TabularConfig:
 
 def prepare_tabular(config: TabularConfig, out: str | Path, overwrite: bool = False) -> Path:
     """Writes a dataset directory from the configured tables."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise DataError(f"{out}: already exists (pass --overwrite to replace it)")
-    splits = _read_splits(config)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    try:
-        _write_dataset(config, splits, tmp)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    with DatasetWriter(out, overwrite) as dataset:
+        _write_dataset(config, _read_splits(config), dataset)
+    return Path(out)
 
 
 def _read_splits(config: TabularConfig) -> dict[str, pd.DataFrame]:
@@ -122,24 +109,18 @@ def _read_splits(config: TabularConfig) -> dict[str, pd.DataFrame]:
     return {split: frame.reset_index(drop=True) for split, frame in frames.items()}
 
 
-def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], folder: Path) -> None:
+def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], dataset: DatasetWriter) -> None:
     features = [_feature(f, config) for f in config.features]
     labels = [
         sch.Label(t.label, "float32", -1.0) if t.type == "regression" else sch.Label(t.label, "int64", 0)
         for t in config.tasks
     ]
     labels = list({label.name: label for label in labels}.values())
-    report = {"examples": {}, "quarantined": {}, "labels": {}}
-    vocab, numeric = VocabularyBuilder(), NumericStatistics()
+    folder, vocab, numeric = dataset.folder, VocabularyBuilder(), NumericStatistics()
     cleaned = {}
     for split, table in splits.items():
         good, reasons = _coerce(table, features, labels, config.sequence_separator)
-        if len(reasons):
-            folder.joinpath("quarantine").mkdir(exist_ok=True)
-            bad = table[reasons != ""].astype(str).assign(reason=reasons[reasons != ""])
-            bad.to_parquet(folder / "quarantine" / f"{split}.parquet", index=False)
-            for reason, count in bad["reason"].value_counts().items():
-                report["quarantined"][reason] = report["quarantined"].get(reason, 0) + int(count)
+        dataset.quarantine(table[reasons != ""], reasons[reasons != ""])
         cleaned[split] = good
     train = cleaned["train"]
     for task in config.tasks:
@@ -172,20 +153,13 @@ def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], folde
             f.vocab, f.vocab_size = target.vocab, target.vocab_size
     if any(t.type == "retrieval" for t in tasks):
         _write_catalogue(schema, train, folder)
-    schema.save(folder / "schema.json")
     for split, rows in cleaned.items():
-        write_records(folder / f"{split}-00000.tfrecord.gz", rows, schema)
-        report["examples"][split] = len(rows)
-        report["labels"][split] = {
-            lb.name: float(rows[lb.name].sum()) for lb in labels if lb.dtype == "int64"
-        }
-    write_shard_manifest(folder)
+        dataset.write_shard(split, 0, rows, schema, [lb.name for lb in labels if lb.dtype == "int64"])
     stats = {
         "numeric": {f.name: numeric.summary(f.name) for f in features if f.kind == "numeric"},
         "labels": {lb.name: numeric.summary(f"label:{lb.name}") for lb in labels if lb.dtype == "float32"},
     }
-    (folder / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    (folder / "prepare_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    dataset.finish(schema, stats)
 
 
 def _write_catalogue(schema: sch.Schema, train: pd.DataFrame, folder: Path) -> None:

@@ -182,7 +182,7 @@ def with_retrieval_scores(
     model: keras.Model, data_dir: Path, schema: Schema, tasks: list[Task], config: ModelConfig
 ):
     """``model`` plus the retrieval task's output (in-batch logits of its towers, and of
-    ``config.retrieval_extra_negatives`` uniform catalogue items) for training; ``model`` itself
+    ``config.retrieval.extra_negatives`` uniform catalogue items) for training; ``model`` itself
     without a retrieval task."""
     task = retrieval_task(tasks)
     if task is None:
@@ -190,18 +190,18 @@ def with_retrieval_scores(
     items, item_id = read_catalogue(data_dir), schema.name_of("item_id")
     ids = model.input[item_id]
     candidates = [model.get_layer(QUERY).output, model.get_layer(ITEM).output, ids]
-    if config.retrieval_extra_negatives:
+    if config.retrieval.extra_negatives:
         query_names, item_names = tower_inputs(model.input_names, data_dir, config)
         item_tower = tower_models(model, query_names, item_names)[1]
         drawn = CatalogueSample(
             catalogue_inputs(items, schema, item_names),
-            config.retrieval_extra_negatives,
+            config.retrieval.extra_negatives,
             name="catalogue_sample",
         )(ids)
         candidates += [item_tower(drawn), drawn[item_id]]
     scores = InBatchScores(
         dict(zip(items[item_id], items["train_impressions"])),
-        config.retrieval_temperature,
+        config.retrieval.temperature,
         catalogue_size=len(items),
         name=task.name,
     )(candidates)
@@ -211,34 +211,34 @@ def with_retrieval_scores(
 def _text_encoder(data_dir: Path, text_features: list[Feature], config: ModelConfig):
     """One text encoder shared by every text feature, so queries and titles live in one space.
 
-    The hashed bag of words, or (``config.text_encoder``) the pretrained sentence encoder and a
+    The hashed bag of words, or (``config.text.encoder``) the pretrained sentence encoder and a
     trainable projection to ``text_dim``: frozen with the texts of the training split and of the
     catalogue cached, or fine-tuned (``text_encoder_mode``).
     """
-    if not config.text_encoder or not text_features:
-        return HashedBagOfWords(config.text_buckets, config.text_dim, name="words")
-    if config.text_encoder_mode == "frozen":
+    if not config.text.encoder or not text_features:
+        return HashedBagOfWords(config.text.buckets, config.text.dim, name="words")
+    if config.text.encoder_mode == "frozen":
         texts = _cached_texts(data_dir, text_features)
         log.info("encoding %d distinct training and catalogue texts with the pretrained encoder", len(texts))
         encoder = _pretrained(config, "sentence_encoder", cached_texts=texts)
     else:
         encoder = _pretrained(config, "sentence_encoder", _trainable_layers(config))
-    return encoder, keras.layers.Dense(config.text_dim, name="text_projection")
+    return encoder, keras.layers.Dense(config.text.dim, name="text_projection")
 
 
 def _pretrained(config: ModelConfig, name: str, trainable_layers: int = 0, **kwargs):
     """The configured pretrained encoder; its folder's or settings' problems are config errors."""
-    folder = None if config.text_encoder == "default" else config.text_encoder
+    folder = None if config.text.encoder == "default" else config.text.encoder
     try:
         return pretrained_sentence_encoder(
-            folder, config.text_max_length, trainable_layers, name=name, **kwargs
+            folder, config.text.max_length, trainable_layers, name=name, **kwargs
         )
     except ValueError as err:
         raise ConfigError(f"model.text_encoder: {err}") from None
 
 
 def _trainable_layers(config: ModelConfig) -> int:
-    return {"frozen": 0, "finetune_top_n": config.text_finetune_layers, "full": -1}[config.text_encoder_mode]
+    return {"frozen": 0, "finetune_top_n": config.text.finetune_layers, "full": -1}[config.text.encoder_mode]
 
 
 def _cached_texts(data_dir: Path, text_features: list[Feature]) -> list[str]:
@@ -270,7 +270,7 @@ def _text_head(task: Task, inputs: dict, vectors: dict, rich: dict, config: Mode
         raise ConfigError(f"tasks.{task.name}.inputs: {missing[0]!r} is not a model input (excluded?)")
     if task.type == "binary" and len(task.inputs) == 2:
         first, second = task.inputs
-        if config.pair_encoder == "cross":
+        if config.text.pair_encoder == "cross":
             cross = _pretrained(config, f"{task.name}_cross_encoder", _trainable_layers(config))
             x = cross((inputs[first], inputs[second]))
         else:
@@ -329,14 +329,16 @@ def _sum(tensors: list, name: str):
 
 def _block(config: ModelConfig, num_tasks: int) -> keras.layers.Layer:
     if config.block == "shared_bottom":
-        return SharedBottom(num_tasks, config.expert_units, name="shared_bottom")
+        return SharedBottom(num_tasks, config.experts.units, name="shared_bottom")
     if config.block == "mmoe":
-        return MultiGateMixtureOfExperts(num_tasks, config.num_experts, config.expert_units, name="mmoe")
+        return MultiGateMixtureOfExperts(
+            num_tasks, config.experts.num_experts, config.experts.units, name="mmoe"
+        )
     return ProgressiveLayeredExtraction(
         num_tasks,
-        config.ple_levels,
-        config.shared_experts,
-        config.task_experts,
-        config.expert_units,
+        config.experts.ple_levels,
+        config.experts.shared_experts,
+        config.experts.task_experts,
+        config.experts.units,
         name="ple",
     )

@@ -36,7 +36,7 @@ def tower_inputs(input_names: list[str], data_dir: Path, config: ModelConfig) ->
         raise DataError(f"{path}: the retrieval task needs the item catalogue (prepare writes it)")
     columns = set(pq.read_schema(path).names)
     items = [n for n in input_names if n in columns]
-    queries = [n for n in input_names if n not in columns and n not in config.retrieval_query_exclude]
+    queries = [n for n in input_names if n not in columns and n not in config.retrieval.query_exclude]
     item_id = Schema.load(data_dir).name_of("item_id")
     if item_id not in items:
         raise ConfigError(
@@ -62,7 +62,7 @@ def build_towers(flat: dict, history: tuple | None, query_names: list[str], item
         events = StopGradient(name="history_for_towers")(history[0])
         state = HistoryState(
             history[0].shape[1],
-            config.retrieval_history_blocks,
+            config.retrieval.history_blocks,
             dropout=config.dropout,
             name="history_state",
         )([events, history[1]])
@@ -77,7 +77,7 @@ def _tower(parts: list, side: str, config: ModelConfig):
     x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"{side}_features")(parts)
     for i, units in enumerate(config.tower_units):
         x = keras.layers.Dense(units, activation="relu", name=f"{side}_tower_{i}")(x)
-    x = keras.layers.Dense(config.retrieval_dim, name=f"{side}_projection")(x)
+    x = keras.layers.Dense(config.retrieval.dim, name=f"{side}_projection")(x)
     return keras.layers.UnitNormalization(name=f"{side}_vector")(x)
 
 

@@ -155,7 +155,7 @@ def _optimizer(model: keras.Model, model_config: ModelConfig, learning_rate) -> 
     if not pretrained:
         return keras.optimizers.Adam(learning_rate)
     log.info("fine-tuning %d pretrained text-encoder weights", len(pretrained))
-    return TwoSpeedAdam(learning_rate, pretrained, model_config.text_learning_rate_scale)
+    return TwoSpeedAdam(learning_rate, pretrained, model_config.text.learning_rate_scale)
 
 
 def _default_monitor(targets: Targets) -> str:
