@@ -10,6 +10,7 @@ import pytest
 import tfshop  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from tfshop.data.prepare import PrepareConfig, prepare
 from tfshop.data.simulate import SimulateConfig, simulate
+from tfshop.training.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("TFSHOP_DATASETS", REPO.parent / "shared" / "datasets"))
@@ -35,6 +36,20 @@ def small_shop(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_dataset(small_shop, tmp_path_factory) -> Path:
     return prepare(small_shop, tmp_path_factory.mktemp("dataset") / "dataset", PrepareConfig(partitions=3))
+
+
+QUICK = TrainConfig(epochs=1, batch_size=256, steps_per_epoch=30, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def trained_mmoe(small_dataset, tmp_path_factory):
+    """One quickly trained MMoE model (all tasks) and its run directory, shared by every test
+    that needs a trained model but not a good one (save/load, export, serving)."""
+    from tfshop.models.config import ModelConfig
+    from tfshop.training.train import train
+
+    run = tmp_path_factory.mktemp("mmoe")
+    return train(small_dataset, run, ModelConfig(block="mmoe"), QUICK), run
 
 
 TINY_BERT = {"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2}

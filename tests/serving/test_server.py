@@ -21,7 +21,6 @@ from tensorflow_serving.apis import (
 
 from tfshop.data.schema import Schema
 from tfshop.export.saved_model import export
-from tfshop.models.config import ModelConfig
 from tfshop.pipeline.checks import sample_inputs
 from tfshop.serving.batching import BatchingOptions
 from tfshop.serving.client import ClientError, connect
@@ -29,18 +28,14 @@ from tfshop.serving.models import ModelSource, read_model_config
 from tfshop.serving.server import ModelServer
 from tfshop.serving.service import Limits
 from tfshop.serving.tensors import to_json
-from tfshop.training.train import TrainConfig, train
 
 ROWS = 8
 
 
 @pytest.fixture(scope="module")
-def exported(small_dataset, tmp_path_factory):
-    """A quickly trained model exported as version 1, and test rows as raw serving inputs."""
-    run = tmp_path_factory.mktemp("serving")
-    model = train(
-        small_dataset, run / "train", ModelConfig(), TrainConfig(epochs=1, steps_per_epoch=20, verbose=0)
-    )
+def exported(small_dataset, trained_mmoe, tmp_path_factory):
+    """The quickly trained model exported as version 1, and test rows as raw serving inputs."""
+    run, model = tmp_path_factory.mktemp("serving"), trained_mmoe[0]
     inputs = sample_inputs(small_dataset, model.input_names, "test", ROWS)
     base = run / "saved_models"
     version = export(model, Schema.load(small_dataset), base, "shop", warmup=inputs)

@@ -1,61 +1,27 @@
-"""Training, save → reload, export and serving on the small simulated shop."""
+"""Export: versions, warm-up, a fresh process's scores, the retrieve signature, interrupted writes."""
 
-import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from tests.conftest import TEXT_TASKS
 from tfshop.data.catalogue import catalogue_inputs, read_catalogue
-from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
 from tfshop.export.saved_model import RetrievalIndex, export
 from tfshop.export.verify import score_in_fresh_process
 from tfshop.models.config import ModelConfig
 from tfshop.models.saved import load_keras
 from tfshop.models.towers import tower_inputs, tower_models
-from tfshop.training.train import TrainConfig, train
-
-QUICK = TrainConfig(epochs=1, batch_size=256, steps_per_epoch=30, verbose=0)
+from tfshop.pipeline.checks import sample_inputs
 
 
-@pytest.fixture(scope="module")
-def mmoe(small_dataset, tmp_path_factory):
-    """One quickly trained MMoE model and its run directory, shared by the export tests."""
-    run = tmp_path_factory.mktemp("mmoe")
-    return train(small_dataset, run, ModelConfig(block="mmoe"), QUICK), run
-
-
-def first_batch(dataset, model, rows=16):
-    features, _ = next(iter(make_dataset(dataset, "test", InputConfig(batch_size=rows, deterministic=True))))
-    return {name: features[name].numpy() for name in model.input_names}
-
-
-@pytest.mark.parametrize("block", ["shared_bottom", "mmoe", "ple"])
-def test_save_reload_identical(small_dataset, tmp_path, block, request):
-    if block == "mmoe":
-        model, run = request.getfixturevalue("mmoe")
-    else:
-        run = tmp_path / "run"
-        model = train(small_dataset, run, ModelConfig(block=block), QUICK)
-    reloaded = load_keras(run / "model")
-    inputs = first_batch(small_dataset, model)
-    before, after = model(inputs), reloaded(inputs)
-    assert set(before) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
-    for name in before:
-        np.testing.assert_allclose(before[name].numpy(), after[name].numpy(), atol=1e-6)
-    np.testing.assert_allclose(before["ctcvr"].numpy(), (before["ctr"] * before["cvr"]).numpy(), rtol=1e-6)
-    history = json.loads((run / "history.json").read_text())
-    assert history["monitor"] == "val_ctr_auc" and "val_cvr_auc" in history["epochs"]
-
-
-def test_export_serves_in_a_fresh_process(small_dataset, tmp_path, mmoe):
-    model, run = mmoe
+def test_export_serves_in_a_fresh_process(small_dataset, tmp_path, trained_mmoe):
+    model, run = trained_mmoe
     schema = Schema.load(small_dataset)
-    inputs = first_batch(small_dataset, model)
+    inputs = sample_inputs(small_dataset, model.input_names, "test", 16)
     first = export(model, schema, tmp_path / "saved_models", "shop")
     # As the pipeline does: export a model reloaded from disk; the export must not need that copy.
     shutil.copytree(run / "model", tmp_path / "copy")
@@ -92,10 +58,9 @@ def test_export_serves_in_a_fresh_process(small_dataset, tmp_path, mmoe):
     assert ((fallback["ctr"] > 0) & (fallback["ctr"] < 1)).all()
 
 
-def test_export_keeps_user_ids_out(small_dataset, small_shop, tmp_path, mmoe):
-    model, _ = mmoe
+def test_export_keeps_user_ids_out(small_dataset, small_shop, tmp_path, trained_mmoe):
+    model, _ = trained_mmoe
     path = export(model, Schema.load(small_dataset), tmp_path / "saved_models", "shop")
-    import pandas as pd
 
     users = pd.read_parquet(small_shop / "users.parquet")["user_id"]
     long_ids = {u.encode() for u in users if len(u) >= 4}  # u123 and longer: no accidental byte matches
@@ -109,32 +74,17 @@ def test_export_keeps_user_ids_out(small_dataset, small_shop, tmp_path, mmoe):
     assert stored(b"i1") and stored(b"i10")  # the item vocabulary is found the same way
 
 
-def test_learned_uncertainty_weights(small_dataset, tmp_path):
-    config = TrainConfig(
-        epochs=2, batch_size=256, steps_per_epoch=10, verbose=0, loss_weighting="uncertainty"
-    )
-    model = train(small_dataset, tmp_path / "run", ModelConfig(block="shared_bottom"), config)
-    epochs = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
-    weights = {k: v for k, v in epochs.items() if k.startswith("weight_")}
-    outputs = ("ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr", "retrieval")
-    assert set(weights) == {f"weight_{o}" for o in outputs}
-    assert any(abs(v[-1] - 1.0) > 1e-3 for v in weights.values())  # the weights were learnt
-    assert "val_ctr_auc" in epochs and "objective" in epochs
-    assert not any("log_var" in w.name for w in load_keras(tmp_path / "run" / "model").weights)
-    assert set(model.output_names) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
-
-
-def test_retrieve_signature_returns_the_towers_top_k(small_dataset, tmp_path, mmoe):
+def test_retrieve_signature_returns_the_towers_top_k(small_dataset, tmp_path, trained_mmoe):
     """``retrieve`` in a fresh process: the catalogue's top k by the towers' dot product, for
     users with and without history; k above the candidates is cut to them; candidates restrict."""
-    model, _ = mmoe
+    model, _ = trained_mmoe
     schema, catalogue = Schema.load(small_dataset), read_catalogue(small_dataset)
     query_names, item_names = tower_inputs(model.input_names, small_dataset, ModelConfig())
     assert "hist_item_ids" in query_names and "position" not in query_names
     assert {"item_id", "title", "price"} <= set(item_names) and "user_id" not in item_names
     index = RetrievalIndex(model, schema, catalogue, query_names, item_names, k=5)
     path = export(model, schema, tmp_path / "saved_models", "shop", index=index)
-    inputs = first_batch(small_dataset, model, rows=4)
+    inputs = sample_inputs(small_dataset, model.input_names, "test", 4)
     requests = {n: inputs[n] for n in query_names}
     requests["hist_item_ids"][0] = b""  # a user with no history yet
     served = score_in_fresh_process(path, requests, signature="retrieve")
@@ -161,13 +111,13 @@ def test_retrieve_signature_returns_the_towers_top_k(small_dataset, tmp_path, mm
 
 
 def test_an_interrupted_export_leaves_the_previous_version_servable(
-    small_dataset, tmp_path, mmoe, monkeypatch
+    small_dataset, tmp_path, trained_mmoe, monkeypatch
 ):
     import tfshop.export.saved_model as saved_model
 
-    model, _ = mmoe
+    model, _ = trained_mmoe
     schema = Schema.load(small_dataset)
-    inputs = first_batch(small_dataset, model, rows=4)
+    inputs = sample_inputs(small_dataset, model.input_names, "test", 4)
     first = export(model, schema, tmp_path / "saved_models", "shop")
 
     def killed(*args, **kwargs):  # the SavedModel is written; the process dies before the version appears

@@ -1,0 +1,40 @@
+"""Training on the small simulated shop: save → reload, learnt loss weights."""
+
+import json
+
+import numpy as np
+
+from tests.conftest import TEXT_TASKS
+from tfshop.models.config import ModelConfig
+from tfshop.models.saved import load_keras
+from tfshop.pipeline.checks import sample_inputs
+from tfshop.training.train import TrainConfig, train
+
+
+def test_save_reload_identical(small_dataset, trained_mmoe):
+    """The whole model (every block's save/load is tested in tests/layers/test_round_trip.py)."""
+    model, run = trained_mmoe
+    reloaded = load_keras(run / "model")
+    inputs = sample_inputs(small_dataset, model.input_names, "test", 16)
+    before, after = model(inputs), reloaded(inputs)
+    assert set(before) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
+    for name in before:
+        np.testing.assert_allclose(before[name].numpy(), after[name].numpy(), atol=1e-6)
+    np.testing.assert_allclose(before["ctcvr"].numpy(), (before["ctr"] * before["cvr"]).numpy(), rtol=1e-6)
+    history = json.loads((run / "history.json").read_text())
+    assert history["monitor"] == "val_ctr_auc" and "val_cvr_auc" in history["epochs"]
+
+
+def test_learned_uncertainty_weights(small_dataset, tmp_path):
+    config = TrainConfig(
+        epochs=2, batch_size=256, steps_per_epoch=10, verbose=0, loss_weighting="uncertainty"
+    )
+    model = train(small_dataset, tmp_path / "run", ModelConfig(block="shared_bottom"), config)
+    epochs = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    weights = {k: v for k, v in epochs.items() if k.startswith("weight_")}
+    outputs = ("ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr", "retrieval")
+    assert set(weights) == {f"weight_{o}" for o in outputs}
+    assert any(abs(v[-1] - 1.0) > 1e-3 for v in weights.values())  # the weights were learnt
+    assert "val_ctr_auc" in epochs and "objective" in epochs
+    assert not any("log_var" in w.name for w in load_keras(tmp_path / "run" / "model").weights)
+    assert set(model.output_names) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
