@@ -18,11 +18,24 @@ from tfshop.models.towers import tower_inputs, tower_models
 from tfshop.pipeline.checks import sample_inputs
 
 
-def test_export_serves_in_a_fresh_process(small_dataset, tmp_path, trained_mmoe):
+@pytest.fixture(scope="module")
+def version_1(small_dataset, trained_mmoe, tmp_path_factory):
+    """The shared trained model exported once, as version 1 of ``saved_models/shop``."""
+    base = tmp_path_factory.mktemp("export") / "saved_models"
+    return export(trained_mmoe[0], Schema.load(small_dataset), base, "shop")
+
+
+def copy_of(version, base):
+    """``version`` copied as ``base/shop/1``: a model folder of one's own to add versions to."""
+    shutil.copytree(version, base / "shop" / "1")
+    return base / "shop" / "1"
+
+
+def test_export_serves_in_a_fresh_process(small_dataset, tmp_path, trained_mmoe, version_1):
     model, run = trained_mmoe
     schema = Schema.load(small_dataset)
     inputs = sample_inputs(small_dataset, model.input_names, "test", 16)
-    first = export(model, schema, tmp_path / "saved_models", "shop")
+    first = copy_of(version_1, tmp_path / "saved_models")
     # As the pipeline does: export a model reloaded from disk; the export must not need that copy.
     shutil.copytree(run / "model", tmp_path / "copy")
     reloaded = load_keras(tmp_path / "copy")
@@ -58,9 +71,8 @@ def test_export_serves_in_a_fresh_process(small_dataset, tmp_path, trained_mmoe)
     assert ((fallback["ctr"] > 0) & (fallback["ctr"] < 1)).all()
 
 
-def test_export_keeps_user_ids_out(small_dataset, small_shop, tmp_path, trained_mmoe):
-    model, _ = trained_mmoe
-    path = export(model, Schema.load(small_dataset), tmp_path / "saved_models", "shop")
+def test_export_keeps_user_ids_out(small_shop, version_1):
+    path = version_1
 
     users = pd.read_parquet(small_shop / "users.parquet")["user_id"]
     long_ids = {u.encode() for u in users if len(u) >= 4}  # u123 and longer: no accidental byte matches
@@ -111,14 +123,14 @@ def test_retrieve_signature_returns_the_towers_top_k(small_dataset, tmp_path, tr
 
 
 def test_an_interrupted_export_leaves_the_previous_version_servable(
-    small_dataset, tmp_path, trained_mmoe, monkeypatch
+    small_dataset, tmp_path, trained_mmoe, version_1, monkeypatch
 ):
     import tfshop.export.saved_model as saved_model
 
     model, _ = trained_mmoe
     schema = Schema.load(small_dataset)
     inputs = sample_inputs(small_dataset, model.input_names, "test", 4)
-    first = export(model, schema, tmp_path / "saved_models", "shop")
+    first = copy_of(version_1, tmp_path / "saved_models")
 
     def killed(*args, **kwargs):  # the SavedModel is written; the process dies before the version appears
         raise KeyboardInterrupt

@@ -19,7 +19,9 @@ from tfshop.training.train import TrainConfig, train
 
 
 def test_frozen_encoder_trains_reloads_and_serves_raw_text(small_dataset, tiny_bert, tmp_path):
-    config = ModelConfig.of(block="shared_bottom", text_encoder=str(tiny_bert), text_max_length=32)
+    config = ModelConfig.of(
+        block="shared_bottom", tasks=["ctr", "relevance"], text_encoder=str(tiny_bert), text_max_length=32
+    )
     model = train(
         small_dataset,
         tmp_path / "run",

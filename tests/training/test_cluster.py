@@ -56,6 +56,7 @@ def tfshop(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # two runs to convergence, compared within their seed spread (a benchmark)
 def test_two_workers_match_one_process_with_the_same_global_batch(small_dataset, tmp_path):
     single_config, single = write_config(tmp_path, small_dataset, "single", **CONVERGED)
     multi_config, multi = write_config(tmp_path, small_dataset, "multi", **CONVERGED)
@@ -123,8 +124,6 @@ def test_parameter_servers_train_and_survive_a_lost_worker(small_dataset, tmp_pa
 
 def test_killed_training_resumes_from_its_backup(small_dataset, tmp_path):
     config, run = write_config(tmp_path, small_dataset, epochs=3, backup_every_steps=10, **CONVERGED)
-    whole_config, whole = write_config(tmp_path, small_dataset, "whole", epochs=3, **CONVERGED)
-    assert tfshop("train", "--config", str(whole_config)).returncode == 0
     process = subprocess.Popen([sys.executable, "-m", "tfshop.cli", "-q", "train", "--config", str(config)])
     try:
         wait_for((run / "train" / "best").exists, 300, "the first epoch")
@@ -135,9 +134,9 @@ def test_killed_training_resumes_from_its_backup(small_dataset, tmp_path):
     process.wait()
     assert not (run / "train" / "model").exists()
     assert tfshop("train", "--config", str(config)).returncode == 0
-    resumed, reference = history(run), history(whole)
+    resumed = history(run)
     assert len(resumed["val_ctr_auc"]) == 2  # epochs 2 and 3 only: the restart continued the run
-    assert abs(resumed["val_ctr_auc"][-1] - reference["val_ctr_auc"][-1]) < 0.02
+    assert max(resumed["val_ctr_auc"]) > 0.7  # as an uninterrupted run (0.739-0.753, see CONVERGED)
 
 
 def test_killed_worker_stops_the_cluster_and_a_restart_resumes(small_dataset, tmp_path):
@@ -154,6 +153,9 @@ def test_killed_worker_stops_the_cluster_and_a_restart_resumes(small_dataset, tm
     assert again.returncode == 0, again.stderr[-3000:]
     epochs = history(run)
     assert 1 <= len(epochs["val_ctr_auc"]) <= 2 and epochs["val_ctr_auc"][-1] > 0.6
+    # Only the chief wrote: the run's files once, no worker's temporary copies left behind.
+    assert (run / "train" / "model" / "saved_model.pb").exists()
+    assert not [p for p in run.rglob("*") if "workertemp" in p.name]
 
 
 def newest_change(folder) -> float:
