@@ -62,3 +62,33 @@ def test_the_docs_list_every_stage():
     text = (REPO / "docs" / "pipeline.md").read_text()
     for s in stages().values():
         assert f"| `{s.name}` |" in text, s.name
+
+
+@pytest.mark.parametrize(
+    ("export", "message"),
+    [
+        ({"name": ""}, "export.name: '' is not a model name"),
+        ({"name": "a/b"}, "is not a model name"),
+        ({"retrieve_k": 0}, "export.retrieve_k: must be positive"),
+        ({"retrieve_candidates": "/no/such/file"}, "retrieve_candidates: /no/such/file is not a file"),
+    ],
+)
+def test_every_stage_config_is_validated(tmp_path, export, message):
+    import yaml
+
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump({"export": export}))
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig.load(config)
+
+
+def test_every_config_section_has_a_validate():
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(PipelineConfig)
+    sections = [typing.get_args(h)[0] if typing.get_args(h) else h for h in hints.values()]
+    sections = [cls for cls in sections if dataclasses.is_dataclass(cls)]
+    assert len(sections) == 8  # simulate, prepare, input, model, train, export, tabular, incremental
+    for cls in sections:
+        assert callable(getattr(cls, "validate", None)), cls.__name__

@@ -1,12 +1,14 @@
 """``prepare``: a shop directory in, a training-ready dataset directory out, streaming.
 
-Pass 1 reads the events chunk by chunk, validates them (bad rows go to the quarantine), and
-spills the good ones into partitions by a hash of the user id. Pass 2 takes one partition at a
-time (all of a user's events are in one), removes duplicates and bots, groups events into
-examples with their leakage-free history, splits them, joins item and user fields, and writes
-gzip TFRecords. Memory is bounded by one chunk or one partition, not by the log.
+Three passes. Pass 1 reads the events chunk by chunk, validates them (bad rows go to the
+quarantine), and spills the good ones into partitions by a hash of the user id. Pass 2 takes one
+partition at a time (all of a user's events are in one), removes duplicates and bots, groups
+events into examples with their leakage-free history, and joins item and user fields. Pass 3
+assigns the splits (time cut-offs come from all partitions), accumulates vocabularies and
+statistics on the train split, and writes gzip TFRecords. Memory is bounded by one chunk or one
+partition, not by the log.
 
-The output, written to a temporary sibling and renamed when complete::
+The output (``tfshop.data.dataset_writer``: written to a temporary sibling, renamed when complete)::
 
     schema.json  shards.json  stats.json  prepare_report.json  vocab/*.txt  items.parquet (the catalogue)
     {train,valid,test}-NNNNN.tfrecord.gz      quarantine/*.parquet

@@ -23,6 +23,14 @@ class ExportConfig:
     retrieve_k: int = 100  # items the retrieve signature returns per request (at most the candidates)
     retrieve_candidates: str = ""  # file of item ids (one a line) retrieve chooses from; "" = catalogue
 
+    def validate(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"name: {self.name!r} is not a model name (a folder name under base)")
+        if self.retrieve_k <= 0:
+            raise ValueError("retrieve_k: must be positive")
+        if self.retrieve_candidates and not Path(self.retrieve_candidates).is_file():
+            raise ValueError(f"retrieve_candidates: {self.retrieve_candidates} is not a file")
+
 
 @stage("export", "export a SavedModel", output=lambda run: run.dir / "export.json")
 def export(run) -> None:
