@@ -124,7 +124,7 @@ def test_history_state_reads_right_padded_histories_like_left_padded_ones():
 
 
 def test_towers_name_what_they_miss(small_dataset, tmp_path):
-    with pytest.raises(ConfigError, match="need item_id as a model input"):
+    with pytest.raises(ConfigError, match=r"need the item id \(item_id\) as a model input"):
         build_model(small_dataset, ModelConfig(exclude_features=["item_id"]))
     with pytest.raises(DataError, match="needs the item catalogue"):
         tower_inputs(["item_id", "user_id"], tmp_path, ModelConfig())

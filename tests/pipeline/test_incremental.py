@@ -25,7 +25,7 @@ def test_the_incremental_stage_scores_trains_and_exports_each_day(tmp_path, caps
                     "expert_units": [16],
                     "tower_units": [8],
                 },
-                "train": {"epochs": 3, "batch_size": 128, "learning_rate": 0.01, "verbose": 0},
+                "train": {"epochs": 2, "batch_size": 128, "learning_rate": 0.01, "verbose": 0},
                 "incremental": {"first_days": 2, "day_epochs": 1},
                 "export": {"base": str(tmp_path / "saved"), "name": "daily"},
             }

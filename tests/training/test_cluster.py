@@ -118,7 +118,7 @@ def test_parameter_servers_train_and_survive_a_lost_worker(small_dataset, tmp_pa
     assert len(epochs["val_ctr_auc"]) == 2 and epochs["val_ctr_auc"][-1] > 0.6
     # The saved model has whole tables, as a single-process model has: the export is the same.
     saved = load_keras(run / "train" / "model")
-    fresh = build_model(small_dataset, ModelConfig(**MODEL), Schema.load(small_dataset))
+    fresh = build_model(small_dataset, ModelConfig.of(**MODEL), Schema.load(small_dataset))
     assert [(w.name, w.shape) for w in saved.weights] == [(w.name, w.shape) for w in fresh.weights]
 
 
@@ -140,7 +140,7 @@ def test_killed_training_resumes_from_its_backup(small_dataset, tmp_path):
 
 
 def test_killed_worker_stops_the_cluster_and_a_restart_resumes(small_dataset, tmp_path):
-    config, run = write_config(tmp_path, small_dataset, epochs=3, backup_every_steps=10)
+    config, run = write_config(tmp_path, small_dataset, epochs=2, backup_every_steps=10)
     command = ["train", "--config", str(config)]
     tasks = cluster_tasks(2, 0, command, tmp_path / "logs")
     thread, result = run_in_background(tasks)
@@ -152,7 +152,7 @@ def test_killed_worker_stops_the_cluster_and_a_restart_resumes(small_dataset, tm
     again = tfshop("cluster", "local", "--workers", "2", "--logs", str(tmp_path / "logs"), "--", *command)
     assert again.returncode == 0, again.stderr[-3000:]
     epochs = history(run)
-    assert 1 <= len(epochs["val_ctr_auc"]) <= 2 and epochs["val_ctr_auc"][-1] > 0.6
+    assert len(epochs["val_ctr_auc"]) == 1 and epochs["val_ctr_auc"][-1] > 0.6  # epoch 2 only: resumed
     # Only the chief wrote: the run's files once, no worker's temporary copies left behind.
     assert (run / "train" / "model" / "saved_model.pb").exists()
     assert not [p for p in run.rglob("*") if "workertemp" in p.name]

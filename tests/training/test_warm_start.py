@@ -1,5 +1,6 @@
 """Incremental training: a new time window prepared with the old vocabularies, trained from the old model."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -51,34 +52,31 @@ def test_the_new_window_keeps_the_old_vocabularies(windows):
     assert any("values new here map to OOV" in note for note in report["notes"])
 
 
-def test_warm_start_beats_a_cold_start_on_the_new_window(windows, tmp_path):
+def test_warm_start_copies_every_weight_and_refuses_other_vocabularies(windows, tmp_path):
     first, second, fresh = windows
+    short = TrainConfig(epochs=1, batch_size=256, steps_per_epoch=5, verbose=0)
+    train(first, tmp_path / "day1", MODEL, short)
+    # Every trainable weight carries over (models built in one process name their weights apart).
+    model = build_model(second, MODEL)
+    assert warm_start(model, tmp_path / "day1") == {"copied": len(model.trainable_weights), "fresh": 0}
+    # The vocabularies of a window prepared from scratch differ: the warm start refuses them.
+    with pytest.raises(ConfigError, match="another vocabulary .* prepare.vocab_from"):
+        train(fresh, tmp_path / "bad", MODEL, dataclasses.replace(short, warm_start=str(tmp_path / "day1")))
+
+
+@pytest.mark.slow  # a quality comparison of two trainings (docs/benchmarks.md measures it day by day)
+def test_warm_start_beats_a_cold_start_on_the_new_window(windows, tmp_path):
+    first, second, _ = windows
     config = TrainConfig(epochs=2, batch_size=256, steps_per_epoch=40, learning_rate=0.01, verbose=0)
     train(first, tmp_path / "day1", MODEL, config)
     short = TrainConfig(epochs=1, batch_size=256, steps_per_epoch=5, learning_rate=0.002, verbose=0)
     warm = train(
-        second,
-        tmp_path / "warm",
-        MODEL,
-        TrainConfig(**{**short.__dict__, "warm_start": str(tmp_path / "day1")}),
+        second, tmp_path / "warm", MODEL, dataclasses.replace(short, warm_start=str(tmp_path / "day1"))
     )
     cold = train(second, tmp_path / "cold", MODEL, short)
-    # Every trainable weight carries over (models built in one process name their weights apart).
-    assert warm_start(build_model(second, MODEL), tmp_path / "day1") == {
-        "copied": len(warm.trainable_weights),
-        "fresh": 0,
-    }
     warm_auc, cold_auc = ctr_auc(warm, second), ctr_auc(cold, second)
     print(f"test AUC on the new window: warm {warm_auc:.4f}, cold {cold_auc:.4f}")
     assert warm_auc > 0.6 and warm_auc > cold_auc + 0.03
-    # The vocabularies of a window prepared from scratch differ: the warm start refuses them.
-    with pytest.raises(ConfigError, match="another vocabulary .* prepare.vocab_from"):
-        train(
-            fresh,
-            tmp_path / "bad",
-            MODEL,
-            TrainConfig(**{**short.__dict__, "warm_start": str(tmp_path / "day1")}),
-        )
 
 
 def ctr_auc(model, dataset) -> float:
