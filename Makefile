@@ -1,5 +1,7 @@
 # One command each on a fresh machine: `make demo`, `make test`. Both set up .venv first.
 PYTHON ?= python3
+# pytest processes for `make test`; each test file runs whole in one of them
+TEST_WORKERS ?= 2
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum setup.py | cut -d' ' -f1)
@@ -21,10 +23,10 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest tests --durations=15
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 test-slow: setup
-	$(BIN)/python -m pytest tests -m slow --durations=15
+	$(BIN)/python -m pytest tests -m slow -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
