@@ -22,6 +22,8 @@ def test_simulate_prepare_inspect(tmp_path, capsys):
     code, out, _ = run(capsys, "inspect", str(tmp_path / "ds"), "--rows", "2")
     assert code == 0
     assert "ctr                  binary       label=click" in out
+    history = next(line for line in out.splitlines() if line.strip().startswith("hist_item_ids"))
+    assert history.endswith("roles history:item_id")
     assert "cvr                  binary       label=purchase (given ctr)" in out
     assert "first 2 train rows:" in out
 

@@ -69,7 +69,8 @@ def cmd_inspect(args) -> None:
     print("features:")
     for f in schema.features:
         lookup = f"vocab {f.vocab_size}" if f.vocab else (f"hash {f.hash_buckets}" if f.hash_buckets else "")
-        print(f"  {f.name:<20} {f.kind:<12} {f.dtype:<8} {lookup}")
+        roles = f"roles {', '.join(f.roles)}" if f.roles else ""
+        print(f"  {f.name:<20} {f.kind:<12} {f.dtype:<8} {lookup:<12} {roles}".rstrip())
     print("tasks:")
     for t in schema.tasks:
         parent = f" (given {t.parent})" if t.parent else ""
