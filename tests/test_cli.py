@@ -68,3 +68,16 @@ def test_console_script_exit_code(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().endswith("not a shop directory (no shop.json); run simulate or ingest")
+
+
+def test_help_and_a_config_mistake_do_not_load_tensorflow(tmp_path):
+    (tmp_path / "typo.yaml").write_text("evnts: 10\n")
+    script = (
+        "import sys\nfrom tfshop.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"code = main(['simulate', '--out', '{tmp_path}/s', '--config', '{tmp_path}/typo.yaml'])\n"
+        "print(code, 'tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip().splitlines()[-1] == "2 False", result.stderr[-2000:]
+    assert "unknown key 'evnts'" in result.stderr

@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="redo stages whose output exists")
     p.set_defaults(func=cmd_pipeline)
 
-    from tfshop.serving.server import add_serve_flags
+    from tfshop.serving.flags import add_serve_flags
 
     p = sub.add_parser("serve", help="serve SavedModels over TF Serving's REST and gRPC APIs")
     add_serve_flags(p)

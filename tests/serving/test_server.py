@@ -24,9 +24,9 @@ from tfshop.export.saved_model import export
 from tfshop.pipeline.checks import sample_inputs
 from tfshop.serving.batching import BatchingOptions
 from tfshop.serving.client import ClientError, connect
+from tfshop.serving.limits import Limits
 from tfshop.serving.models import ModelSource, read_model_config
 from tfshop.serving.server import ModelServer
-from tfshop.serving.service import Limits
 from tfshop.serving.tensors import to_json
 
 ROWS = 8

@@ -8,22 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfshop.serving.limits import Limits
 from tfshop.serving.models import LoadedVersion, ModelManager
 from tfshop.serving.status import invalid, unavailable
 from tfshop.serving.tensors import SignatureSpec
 
 Arrays = dict[str, np.ndarray]
 DEFAULT_SIGNATURE = "serving_default"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Request size limits and how many requests may run at once (the rest wait, then get 503)."""
-
-    max_request_rows: int = 4096
-    max_request_bytes: int = 64 << 20
-    max_concurrent_requests: int = 32
-    queue_timeout_seconds: float = 30.0
 
 
 @dataclass

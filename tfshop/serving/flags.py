@@ -1,0 +1,24 @@
+"""``tfshop serve``'s flags: TF Serving's names and meanings, plus tfshop's bind address and limits.
+
+Kept apart from the server so that ``tfshop --help`` builds its parser without loading TensorFlow.
+"""
+
+from __future__ import annotations
+
+from tfshop.serving.limits import Limits
+
+
+def add_serve_flags(parser) -> None:
+    """TF Serving's flags (same names and meaning), plus tfshop's bind address and limits."""
+    parser.add_argument("--model_name", default="default", help="with --model_base_path")
+    parser.add_argument("--model_base_path", help="folder of integer version directories")
+    parser.add_argument("--model_config_file", help="text ModelServerConfig (several models, labels)")
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
+    parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="0: never re-poll")
+    parser.add_argument("--enable_batching", action="store_true", help="server-side dynamic batching")
+    parser.add_argument("--batching_parameters_file", help="max_batch_size { value: 64 } ... per line")
+    parser.add_argument("--max_request_rows", type=int, default=Limits.max_request_rows)
+    parser.add_argument("--max_request_bytes", type=int, default=Limits.max_request_bytes)
+    parser.add_argument("--max_concurrent_requests", type=int, default=Limits.max_concurrent_requests)
