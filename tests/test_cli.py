@@ -37,11 +37,28 @@ def test_simulate_prepare_inspect(tmp_path, capsys):
         (["simulate", "--out", "{tmp}/s", "--events", "-5"], "options.events: must be positive"),
         (["ingest", "--format", "taobao", "{tmp}/empty.csv", "--out", "{tmp}/s"], "empty.csv: file is empty"),
         (["inspect", "{tmp}"], "schema not found"),
+        (["inspect", "{tmp}", "--rows", "0"], "--rows: 0 must be positive"),
+        (["simulate", "--out", "{tmp}/s", "--items", "1"], "items: a shop needs at least 2 items"),
+        (["simulate", "--out", "{tmp}/s", "--config", "{tmp}/latin1.yaml"], "latin1.yaml: not UTF-8 text"),
+        (["simulate", "--out", "{tmp}/file/s"], "Not a directory"),
+        (
+            [
+                "serve",
+                "--model_base_path",
+                "{tmp}",
+                "--enable_batching",
+                "--batching_parameters_file",
+                "{tmp}/no",
+            ],
+            "no: batching parameters file not found",
+        ),
     ],
 )
 def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
     (tmp_path / "bad.yaml").write_text("events: [1,\nseed: 2\n")
     (tmp_path / "typo.yaml").write_text("evnts: 10\n")
+    (tmp_path / "latin1.yaml").write_bytes("events: 10 # café\n".encode("latin-1"))
+    (tmp_path / "file").write_text("a file, not a folder")
     (tmp_path / "empty.csv").write_text("")
     code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
     assert code == 2
@@ -81,3 +98,33 @@ def test_help_and_a_config_mistake_do_not_load_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "2 False", result.stderr[-2000:]
     assert "unknown key 'evnts'" in result.stderr
+
+
+def test_a_port_out_of_range_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["serve", "--model_base_path", "x", "--port", "70000"])
+    assert stop.value.code == 2
+    assert "argument --port: invalid port value: '70000'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("host", ["no-such-host.invalid", "127.0.0.1"])
+def test_a_port_in_use_or_an_unknown_host_is_named(tmp_path, capsys, host):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(
+            capsys,
+            "serve",
+            "--model_base_path",
+            str(tmp_path),
+            "--host",
+            host,
+            "--rest_api_port",
+            str(port),
+            "--port",
+            "0",
+        )
+    assert code == 2 and err.startswith("tfshop: error: REST: cannot listen on") and err.count("\n") == 1

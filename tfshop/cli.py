@@ -65,6 +65,8 @@ def cmd_inspect(args) -> None:
     from tfshop.data.pipeline import InputConfig, make_dataset
     from tfshop.data.schema import Schema
 
+    if args.rows <= 0:
+        raise TfshopError(f"--rows: {args.rows} must be positive")
     schema = Schema.load(args.dataset)
     print("features:")
     for f in schema.features:
@@ -228,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except TfshopError as err:
         print(f"tfshop: error: {err}", file=sys.stderr)
+        return 2
+    except (NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError) as err:
+        # a path the user gave that cannot be written or read as asked (a file where a folder goes)
+        print(f"tfshop: error: {err.filename or ''}: {err.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tfshop: interrupted", file=sys.stderr)

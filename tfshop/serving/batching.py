@@ -40,6 +40,8 @@ class BatchingOptions:
     def from_file(cls, path: str | Path) -> BatchingOptions:
         """Reads the text format ``max_batch_size { value: 128 }``, one field per line."""
         known, found = {f.name for f in fields(cls)}, {}
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: batching parameters file not found")
         for line in Path(path).read_text().splitlines():
             if not line.strip() or line.strip().startswith("#"):
                 continue

@@ -13,8 +13,8 @@ def add_serve_flags(parser) -> None:
     parser.add_argument("--model_name", default="default", help="with --model_base_path")
     parser.add_argument("--model_base_path", help="folder of integer version directories")
     parser.add_argument("--model_config_file", help="text ModelServerConfig (several models, labels)")
-    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0: any free port)")
-    parser.add_argument("--rest_api_port", type=int, default=8501, help="REST port (0: any free port)")
+    parser.add_argument("--port", type=port, default=8500, help="gRPC port (0: any free port)")
+    parser.add_argument("--rest_api_port", type=port, default=8501, help="REST port (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: every interface)")
     parser.add_argument("--file_system_poll_wait_seconds", type=float, default=1.0, help="0: never re-poll")
     parser.add_argument("--enable_batching", action="store_true", help="server-side dynamic batching")
@@ -22,3 +22,11 @@ def add_serve_flags(parser) -> None:
     parser.add_argument("--max_request_rows", type=int, default=Limits.max_request_rows)
     parser.add_argument("--max_request_bytes", type=int, default=Limits.max_request_bytes)
     parser.add_argument("--max_concurrent_requests", type=int, default=Limits.max_concurrent_requests)
+
+
+def port(text: str) -> int:
+    """A TCP port number, 0 to 65535 (argparse names the flag when this raises)."""
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError(text)
+    return value

@@ -41,8 +41,15 @@ class ModelServer:
         self.manager = ModelManager(sources, batching)
         self.service = Service(self.manager, limits or Limits())
         self.host, self.poll_seconds = host, poll_seconds
-        self._rest = make_rest_server(self.service, host, rest_port)
-        self._grpc, self.grpc_port = make_grpc_server(self.service, host, grpc_port)
+        try:
+            self._rest = make_rest_server(self.service, host, rest_port)
+        except OSError as err:  # in use, not this machine's address, an unknown host name
+            raise ConfigError(f"REST: cannot listen on {host}:{rest_port}: {err}") from None
+        try:
+            self._grpc, self.grpc_port = make_grpc_server(self.service, host, grpc_port)
+        except (OSError, RuntimeError) as err:  # gRPC says "Failed to bind" with a RuntimeError
+            self._rest.server_close()
+            raise ConfigError(f"gRPC: cannot listen on {host}:{grpc_port}: {err}") from None
         self.rest_port = self._rest.server_address[1]
         self._rest_thread = threading.Thread(target=self._rest.serve_forever, name="rest", daemon=True)
 

@@ -59,6 +59,8 @@ class SimulateConfig:
         for name in ("events", "items", "days", "impressions_per_session", "chunk_users"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
+        if self.items < 2:
+            raise ValueError("items: a shop needs at least 2 items")
         for name in ("search_share", "click_rate", "cart_rate", "purchase_rate", "fav_rate", "bot_share"):
             value = getattr(self, name)
             if not 0 <= value < 1:
