@@ -41,6 +41,7 @@ def test_simulate_prepare_inspect(tmp_path, capsys):
         (["simulate", "--out", "{tmp}/s", "--items", "1"], "items: a shop needs at least 2 items"),
         (["simulate", "--out", "{tmp}/s", "--config", "{tmp}/latin1.yaml"], "latin1.yaml: not UTF-8 text"),
         (["simulate", "--out", "{tmp}/file/s"], "Not a directory"),
+        (["ingest", "--format", "sequences", "{tmp}/latin1.yaml", "--out", "{tmp}/s"], "not UTF-8 text"),
         (
             [
                 "serve",

@@ -68,7 +68,12 @@ def _user_items(source: Path):
 def _lines(path: Path):
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as handle:
-        yield from handle
+        try:
+            yield from handle
+        except UnicodeDecodeError as err:
+            raise DataError(
+                f"{path}: not UTF-8 text (byte {err.start} of a block): is this a sequence file?"
+            ) from None
 
 
 def _events(rows: dict[str, list[str]], written: dict[str, int]) -> pd.DataFrame:
@@ -101,6 +106,8 @@ def _items(source: Path, attributes: str | Path | None) -> pd.DataFrame:
                 mapping = json.load(handle)
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: invalid JSON: {err}") from None
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not UTF-8 text: is this an item2attributes file?") from None
         items["attributes"] = items["item_id"].map(
             lambda i: ";".join(f"attr={a}" for a in mapping.get(i, []))
         )
