@@ -108,14 +108,21 @@ def test_a_port_out_of_range_is_refused_by_the_parser(capsys):
     assert "argument --port: invalid port value: '70000'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("host", ["no-such-host.invalid", "127.0.0.1"])
-def test_a_port_in_use_or_an_unknown_host_is_named(tmp_path, capsys, host):
+@pytest.mark.parametrize(
+    ("host", "taken", "front"),
+    [
+        ("no-such-host.invalid", "--rest_api_port", "REST"),
+        ("127.0.0.1", "--rest_api_port", "REST"),
+        ("127.0.0.1", "--port", "gRPC"),
+    ],
+)
+def test_a_port_in_use_or_an_unknown_host_is_named(tmp_path, capsys, host, taken, front):
     import socket
 
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        ports = {"--rest_api_port": "0", "--port": "0", taken: str(busy.getsockname()[1])}
         code, _, err = run(
             capsys,
             "serve",
@@ -123,9 +130,6 @@ def test_a_port_in_use_or_an_unknown_host_is_named(tmp_path, capsys, host):
             str(tmp_path),
             "--host",
             host,
-            "--rest_api_port",
-            str(port),
-            "--port",
-            "0",
+            *[x for flag, port in ports.items() for x in (flag, port)],
         )
-    assert code == 2 and err.startswith("tfshop: error: REST: cannot listen on") and err.count("\n") == 1
+    assert code == 2 and err.startswith(f"tfshop: error: {front}: cannot listen on") and err.count("\n") == 1
