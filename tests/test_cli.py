@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from tfshop.cli import main
+from tfshop.cli import build_parser, main
 
 
 def run(capsys, *argv):
@@ -133,3 +133,32 @@ def test_a_port_in_use_or_an_unknown_host_is_named(tmp_path, capsys, host, taken
             *[x for flag, port in ports.items() for x in (flag, port)],
         )
     assert code == 2 and err.startswith(f"tfshop: error: {front}: cannot listen on") and err.count("\n") == 1
+
+
+GARBAGE = {  # per command: arguments that are wrong in value, not in form
+    "simulate": ["--out", "{tmp}/file/out", "--seed", "3"],
+    "ingest": ["--format", "sequences", "{tmp}/file", "--out", "{tmp}/out", "--attributes", "{tmp}/nope"],
+    "prepare": ["--shop", "{tmp}/file", "--out", "{tmp}/out"],
+    "inspect": ["{tmp}/file"],
+    "pipeline": ["--config", "{tmp}/file"],
+    "serve": ["--model_config_file", "{tmp}/nope", "--model_base_path", "{tmp}"],
+    "cluster": ["local", "--", "evaluate", "--config", "{tmp}/file"],
+}
+
+
+def test_every_command_answers_garbage_with_one_line_and_exit_code_2(tmp_path, capsys):
+    (tmp_path / "file").write_bytes(b"\x00\xff not a config, a shop or a dataset\n")
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for command in commands:
+        for argv in (
+            [command, "--no-such-flag"],
+            [command, *GARBAGE.get(command, ["--config", "{tmp}/file"])],
+        ):
+            argv = [a.format(tmp=tmp_path) for a in argv]
+            try:
+                code = main(["-q", *argv])
+            except SystemExit as stop:  # argparse: usage and one error line
+                code = stop.code
+            err = capsys.readouterr().err
+            assert code == 2, (argv, err)
+            assert "Traceback" not in err and "error: " in err, (argv, err)

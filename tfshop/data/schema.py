@@ -234,4 +234,8 @@ class Schema:
             path = path / "schema.json"
         if not path.is_file():
             raise DataError(f"{path}: schema not found (is this a prepared dataset directory?)")
-        return cls.from_json(path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not UTF-8 text (is this a prepared dataset's schema.json?)") from None
+        return cls.from_json(text, str(path))
