@@ -41,6 +41,7 @@ def test_simulate_prepare_inspect(tmp_path, capsys):
         (["simulate", "--out", "{tmp}/s", "--items", "1"], "items: a shop needs at least 2 items"),
         (["simulate", "--out", "{tmp}/s", "--config", "{tmp}/latin1.yaml"], "latin1.yaml: not UTF-8 text"),
         (["simulate", "--out", "{tmp}/file/s"], "Not a directory"),
+        (["pipeline", "--config", "{tmp}/under_a_file.yaml"], "Not a directory"),
         (["ingest", "--format", "sequences", "{tmp}/latin1.yaml", "--out", "{tmp}/s"], "not UTF-8 text"),
         (
             [
@@ -60,6 +61,7 @@ def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
     (tmp_path / "typo.yaml").write_text("evnts: 10\n")
     (tmp_path / "latin1.yaml").write_bytes("events: 10 # café\n".encode("latin-1"))
     (tmp_path / "file").write_text("a file, not a folder")
+    (tmp_path / "under_a_file.yaml").write_text(f"run_dir: {tmp_path}/file/run\nstages: [simulate]\n")
     (tmp_path / "empty.csv").write_text("")
     code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
     assert code == 2
