@@ -135,8 +135,14 @@ class RestHandler(BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
 
+class RestServer(ThreadingHTTPServer):
+    """One thread per connection; a listen backlog for bursts of clients (the standard library's
+    5 overflows when dozens connect at once, and the kernel then resets connections)."""
+
+    daemon_threads = True
+    request_queue_size = 1024
+
+
 def make_rest_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
     handler = type("BoundRestHandler", (RestHandler,), {"service": service})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return RestServer((host, port), handler)
