@@ -163,6 +163,7 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
     schema = _finish_schema(schema, tmp, vocab, config, report)
     if write_catalogue(schema, tmp, items, vocab.counts.get("item_id", Counter())):
         schema.tasks += _retrieval_task(report)
+    shared = schema.shared_vocabularies()
     stats = {
         "numeric": {f.name: numeric.summary(f.name) for f in schema.features_of_kind("numeric")},
         "labels": {
@@ -171,7 +172,7 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
         "vocab": {
             f.name: {"size": f.vocab_size, "train_coverage": vocab.coverage(f.name, tmp / f.vocab)}
             for f in schema.features
-            if f.vocab and f.name not in schema.shared_vocabularies()
+            if f.vocab and f.name not in shared
         },
         "split": {"how": config.split, "valid_from": cuts[0], "test_from": cuts[1]},
     }
@@ -383,19 +384,10 @@ def _accumulate(schema, train, vocab, numeric) -> None:
 
 def _finish_schema(schema, folder, vocab, config, report) -> sch.Schema:
     """Writes vocabularies, then fixes vocab sizes and the default tasks into the schema."""
-    shared = schema.shared_vocabularies()
+    vocab.write_schema_vocabularies(schema, folder, config.vocab_min_count, config.vocab_max_size)
     for f in schema.features:
-        if f.kind == "numeric" or f.hash_buckets or f.kind == "text":
-            continue
-        f.vocab = f"vocab/{shared.get(f.name, f.name)}.txt"
-        if f.name not in shared:
-            f.vocab_size = vocab.write(
-                f.name, folder / f.vocab, config.vocab_min_count, config.vocab_max_size
-            )
-        f.num_oov_buckets = config.num_oov_buckets
-    for f in schema.features:
-        if f.name in shared:
-            f.vocab_size = schema.feature(shared[f.name]).vocab_size
+        if f.vocab:
+            f.num_oov_buckets = config.num_oov_buckets
     schema.tasks = _default_tasks(schema, folder, vocab, report)
     schema.validate()
     return schema

@@ -34,6 +34,21 @@ class VocabularyBuilder:
         path.write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
         return len(tokens)
 
+    def write_schema_vocabularies(self, schema, folder: Path, min_count: int, max_size: int) -> None:
+        """Writes ``vocab/<name>.txt`` for every id, categorical and sequence feature that is not
+        hashed and fills in its ``vocab`` and ``vocab_size``; a history feature shares the
+        vocabulary of the feature its role names (its ids are that feature's)."""
+        shared = schema.shared_vocabularies()
+        looked_up = [f for f in schema.features if f.kind not in ("numeric", "text") and not f.hash_buckets]
+        for f in looked_up:
+            if f.name not in shared:
+                f.vocab = f"vocab/{f.name}.txt"
+                f.vocab_size = self.write(f.name, folder / f.vocab, min_count, max_size)
+        for f in looked_up:
+            if f.name in shared:
+                target = schema.feature(shared[f.name])
+                f.vocab, f.vocab_size = target.vocab, target.vocab_size
+
     def coverage(self, name: str, path: Path) -> float:
         """Share of counted occurrences whose token made it into the vocabulary at ``path``."""
         counts = self.counts.get(name, Counter())

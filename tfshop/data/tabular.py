@@ -143,14 +143,7 @@ def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], datas
     for label in labels:
         if label.dtype == "float32":
             numeric.add(f"label:{label.name}", train[label.name])
-    for f in features:
-        if f.kind not in ("numeric", "text") and not f.hash_buckets and f.name not in shared:
-            f.vocab = f"vocab/{f.name}.txt"
-            f.vocab_size = vocab.write(f.name, folder / f.vocab, config.vocab_min_count, 0)
-    for f in features:
-        if f.name in shared:
-            target = schema.feature(shared[f.name])
-            f.vocab, f.vocab_size = target.vocab, target.vocab_size
+    vocab.write_schema_vocabularies(schema, folder, config.vocab_min_count, 0)
     if any(t.type == "retrieval" for t in tasks):
         _write_catalogue(schema, train, folder)
     for split, rows in cleaned.items():
