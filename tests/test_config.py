@@ -2,6 +2,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
+import yaml
 
 from tfshop.config import from_dict, load_yaml
 from tfshop.errors import ConfigError
@@ -30,6 +31,8 @@ def test_defaults_and_values():
     cfg = from_dict(Outer, {"size": 3, "inner": {"rate": 2, "names": ["x"]}})
     assert cfg == Outer(size=3, inner=Inner(rate=2.0, names=["x"]))
     assert isinstance(cfg.inner.rate, float)
+    written = yaml.safe_load("rate: 1e12\nnames: [x]")  # YAML 1.1 reads 1e12 as a string
+    assert from_dict(Inner, written).rate == 1e12
 
 
 @pytest.mark.parametrize(
@@ -41,6 +44,7 @@ def test_defaults_and_values():
         ({"mode": "c"}, "demo.yaml.mode: 'c' is not one of 'a', 'b'"),
         ({"flag": "yes"}, "demo.yaml.flag: expected true or false"),
         ({"inner": {"rate": "x"}}, "demo.yaml.inner.rate: expected a number"),
+        ({"inner": {"rate": "1e"}}, "demo.yaml.inner.rate: expected a number"),
         ({"inner": {"names": "x"}}, "demo.yaml.inner.names: expected a list"),
         ({"inner": {"bogus": 1}}, "demo.yaml.inner: unknown key 'bogus'"),
         ({"size": 101}, "demo.yaml.size: at most 100"),

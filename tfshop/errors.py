@@ -11,3 +11,7 @@ class ConfigError(TfshopError):
 
 class DataError(TfshopError):
     """An input file or table is unusable as a whole (missing, empty, wrong columns or types)."""
+
+
+class TrainingError(TfshopError):
+    """Training cannot produce a model from this data and config (a loss that became NaN)."""

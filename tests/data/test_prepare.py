@@ -38,17 +38,22 @@ def handmade_shop(path):
     with ShopWriter(path) as writer:
         writer.write_events(pd.DataFrame(rows, columns=columns))
         writer.write_events(pd.DataFrame(bad, columns=columns))
+        writer.write_events(
+            pd.DataFrame([(*rows[1][:4], "", "", float("inf"))], columns=[*columns, "position"])
+        )
+        bad.append(rows[1])
         writer.write_items(
             pd.DataFrame(
                 {
                     "item_id": ["i0", "i1", "i2"],
                     "title": ["a", "b", "c"],
                     "category": ["x > y", "x > z", "w > y"],
-                    "price": [1.0, 2.0, 3.0],
+                    "price": [1.0, 2.0, float("-inf")],
                 }
             )
         )
-        writer.write_users(pd.DataFrame({"user_id": ["u1", "u2", "u3"], "tier": ["1", "2", "2"]}))
+        profile = {"user_id": ["u1", "u2", "u3"], "tier": ["1", "2", "2"], "age": [30.0, 4e12, 40.0]}
+        writer.write_users(pd.DataFrame(profile))
         return writer.close("test"), len(rows), len(bad)
 
 
@@ -89,8 +94,12 @@ def test_report_accounts_for_every_row(handmade):
         "missing user_id": 1,
         "unparseable timestamp": 1,
         "unknown behavior": 1,
+        "position not finite or beyond ±1e+12": 1,
         "bot: over 100 actions in one hour": 400,
     }
+    assert report["set_to_missing"] == {"items.price": 1, "users.age": 1}
+    stats = json.loads((dataset / "stats.json").read_text())["numeric"]
+    assert (stats["price"]["max"], stats["age"]["max"]) == (2.0, 40.0)
     quarantined = pd.read_parquet(dataset / "quarantine")
     assert len(quarantined) == n_bad + 400
     assert "yesterday" in quarantined["timestamp"].tolist()

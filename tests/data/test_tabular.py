@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -8,7 +9,10 @@ from tfshop.config import from_dict
 from tfshop.data.pipeline import InputConfig, make_dataset
 from tfshop.data.schema import Schema
 from tfshop.data.tabular import TabularConfig, prepare_tabular
-from tfshop.errors import ConfigError, DataError
+from tfshop.errors import ConfigError, DataError, TrainingError
+from tfshop.models.config import ModelConfig
+from tfshop.pipeline.checks import sample_inputs
+from tfshop.training.train import TrainConfig, train
 
 FEATURES = [
     {"name": "user", "kind": "id", "hash_buckets": 50},
@@ -41,6 +45,36 @@ def test_single_file_is_split_and_bad_values_quarantined(tmp_path):
     assert not (out / "vocab" / "user.txt").exists()
     prices = list(_rows(out, "train"))
     assert {p for p in prices if p == p} == {1.5} and any(p != p for p in prices)  # blanks stay NaN
+
+
+def test_non_finite_and_absurd_numbers_are_quarantined_and_the_table_trains(tmp_path):
+    """One ``inf`` or an absurd number in a column once trained the model to NaN."""
+    rows = [(f"u{i % 7}", "ab"[i % 2], str(1 + i % 5), i % 2, int(i % 4 == 0)) for i in range(60)]
+    rows[3], rows[8], rows[13] = (
+        ("u1", "a", "inf", 1, 0),
+        ("u2", "b", "-1e300", 0, 0),
+        ("u3", "a", "1e13", 1, 1),
+    )
+    out = prepare_tabular(config(table(tmp_path, rows), seed=1), tmp_path / "ds")
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert report["quarantined"] == {"price not finite or beyond ±1e+12": 3}
+    stats = json.loads((out / "stats.json").read_text())["numeric"]["price"]
+    assert (stats["min"], stats["max"]) == (1.0, 5.0)
+    quick = TrainConfig(epochs=1, batch_size=16, verbose=0)
+    model = train(out, tmp_path / "run", ModelConfig(embedding_dim=4), quick)
+    assert (tmp_path / "run" / "model" / "saved_model.pb").is_file()
+    scores = model(sample_inputs(out, model.input_names, "test", 8))
+    assert all(np.isfinite(v.numpy()).all() for v in scores.values())
+
+
+def test_a_loss_that_becomes_nan_stops_training_with_the_output_named(tmp_path):
+    rows = [(f"u{i % 7}", "ab"[i % 2], str(1 + i % 5), i % 2, 1e20 if i == 5 else 1.0) for i in range(40)]
+    tasks = [*TASKS[:1], {"name": "spend", "type": "regression", "label": "buy"}]
+    out = prepare_tabular(config(table(tmp_path, rows), tasks=tasks, max_abs_value=1e30), tmp_path / "ds")
+    quick = TrainConfig(epochs=1, batch_size=64, verbose=0)
+    with pytest.raises(TrainingError, match=r"the loss of spend became inf at epoch 1, batch 1: look for"):
+        train(out, tmp_path / "run", ModelConfig(embedding_dim=4), quick)
+    assert not (tmp_path / "run" / "model").exists()
 
 
 def _rows(dataset, split):

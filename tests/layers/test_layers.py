@@ -64,6 +64,14 @@ def test_numeric_embedding_survives_nan_and_buckets():
     )
 
 
+def test_numeric_embedding_clips_to_the_training_range():
+    layer = NumericEmbedding(mean=10.0, std=2.0, boundaries=[5.0, 15.0], dim=3, low=0.0, high=20.0)
+    out = layer(tf.constant([float("inf"), -float("inf"), 1e30, 20.0, float("nan")])).numpy()
+    assert np.isfinite(out).all()
+    assert out[:, 0].tolist() == [5.0, -5.0, 5.0, 5.0, 0.0]
+    assert np.allclose(out[0], out[3]) and np.allclose(out[2], out[3])
+
+
 def test_hashed_bag_of_words():
     layer = HashedBagOfWords(num_bins=1000, dim=4)
     out = layer(tf.constant(["Red Shoes", "red shoes", "", "blue hat"])).numpy()

@@ -62,7 +62,7 @@ CASES = {
         lambda layer, x: layer(list(x)),
     ),
     NumericEmbedding: (
-        lambda: NumericEmbedding(1.0, 2.0, [0.0, 1.0], 3),
+        lambda: NumericEmbedding(1.0, 2.0, [0.0, 1.0], 3, low=0.0, high=2.0),
         [np.array([0.5, np.nan, 3.0], np.float32)],
         lambda layer, x: layer(x[0]),
     ),

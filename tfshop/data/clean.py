@@ -19,12 +19,37 @@ from tfshop.data.tables import (
 )
 
 POSITIVE_BEHAVIORS = ("click", "cart", "fav", "purchase")
+MAX_ABS_VALUE = 1e12  # numbers beyond it (and ±inf) are input errors, not shop data
+
+
+def out_of_range(number: pd.Series, max_abs: float) -> pd.Series:
+    """True where a parsed number is ±inf or beyond ±``max_abs`` (NaN, a missing value, is not)."""
+    return number.notna() & ~(number.abs() <= max_abs)
+
+
+def out_of_range_reason(column: str, max_abs: float) -> str:
+    return f"{column} not finite or beyond ±{max_abs:g}"
+
+
+def clear_out_of_range(table: pd.DataFrame, max_abs: float, skip: tuple[str, ...] = ()) -> dict[str, int]:
+    """Sets out-of-range values of ``table``'s numeric columns to missing (NaN), in place, and
+    returns how many per column: for item and user tables, whose rows cannot be set aside."""
+    cleared = {}
+    for column in table.columns:
+        if column in skip or not pd.api.types.is_numeric_dtype(table[column]):
+            continue
+        bad = out_of_range(table[column].astype("float64"), max_abs)
+        if bad.any():
+            table[column] = table[column].astype("float64").mask(bad)
+            cleared[column] = int(bad.sum())
+    return cleared
 
 
 def split_valid_events(
-    df: pd.DataFrame, min_timestamp: int, max_timestamp: int, where: str
+    df: pd.DataFrame, min_timestamp: int, max_timestamp: int, where: str, max_abs: float = MAX_ABS_VALUE
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Returns (canonical valid events, rejected raw rows with a ``reason`` column)."""
+    """Returns (canonical valid events, rejected raw rows with a ``reason`` column); a number
+    beyond ±``max_abs`` or not finite rejects its row."""
     check_columns(df, EVENT_REQUIRED, EVENT_OPTIONAL, where)
     raw = df.reset_index(drop=True)
     out = pd.DataFrame(index=raw.index)
@@ -53,6 +78,7 @@ def split_valid_events(
             blank = raw[column].isna() | (raw[column].astype(str).str.strip().isin(["", "nan"]))
             number = pd.to_numeric(raw[column].where(~blank), errors="coerce")
             reject(number.isna() & ~blank, f"unparseable {column}")
+            reject(out_of_range(number, max_abs), out_of_range_reason(column, max_abs))
             out[column] = number.astype("float64")
     if "split" in out:
         reject(~out["split"].isin(SPLITS), "split not train, valid or test")

@@ -32,7 +32,13 @@ import pyarrow.parquet as pq
 from tfshop.config import to_dict
 from tfshop.data import schema as sch
 from tfshop.data.catalogue import write_catalogue
-from tfshop.data.clean import drop_duplicates, find_bots, split_valid_events
+from tfshop.data.clean import (
+    MAX_ABS_VALUE,
+    clear_out_of_range,
+    drop_duplicates,
+    find_bots,
+    split_valid_events,
+)
 from tfshop.data.dataset_writer import DatasetWriter, Report
 from tfshop.data.examples import (
     FUNNEL_LABELS,
@@ -78,6 +84,8 @@ class PrepareConfig:
     # events outside it are left out and counted, not quarantined
     window_from: int = 0
     window_to: int = 0
+    # an event with a number beyond it (or ±inf) is quarantined; an item's or user's is set missing
+    max_abs_value: float = MAX_ABS_VALUE
 
     def validate(self) -> None:
         if not (
@@ -90,7 +98,7 @@ class PrepareConfig:
             raise ValueError("partitions: must be >= 0 (0 chooses from the number of events)")
         if self.max_actions_per_hour < 0:
             raise ValueError("max_actions_per_hour: must be >= 0 (0 turns the bot filter off)")
-        for name in ("history_length", "chunk_rows", "user_hash_buckets", "vocab_min_count"):
+        for name in ("history_length", "chunk_rows", "user_hash_buckets", "vocab_min_count", "max_abs_value"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
 
@@ -111,7 +119,8 @@ def prepare(
     shop = Path(shop)
     manifest = open_shop(shop)
     counts = {"rows_read": 0, "rows_valid": 0, "outside_window": 0, "duplicates_removed": 0}
-    with DatasetWriter(out, overwrite, **counts, bots={"users": 0, "rows": 0}, unknown_items=0) as dataset:
+    extra = {"bots": {"users": 0, "rows": 0}, "unknown_items": 0, "set_to_missing": {}}
+    with DatasetWriter(out, overwrite, **counts, **extra) as dataset:
         _prepare_into(shop, dataset, config, manifest)
     return Path(out)
 
@@ -129,6 +138,10 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
     if report.data["rows_valid"] == 0:
         raise DataError(f"{shop}: no valid events (see the quarantine reasons: {report.data['quarantined']})")
     items, users = _item_table(read_items(shop)), read_users(shop)
+    for name, table in (("items", items), ("users", users)):
+        if table is not None:
+            cleared = clear_out_of_range(table, config.max_abs_value, skip=("user_id",))
+            report.data["set_to_missing"].update({f"{name}.{c}": n for c, n in cleared.items()})
     if manifest.get("timestamps") == "rank":
         config = dataclasses.replace(config, max_actions_per_hour=0)
         report.note("bot filter off: this source's timestamps are ranks in each user's sequence")
@@ -194,7 +207,7 @@ def _spill_partitions(shop, folder, partitions, config, dataset: DatasetWriter) 
     report, window = dataset.report, config.timestamp_window()
     for n, chunk in enumerate(iter_event_chunks(shop, config.chunk_rows)):
         report.data["rows_read"] += len(chunk)
-        good, bad = split_valid_events(chunk, *window, where=f"{shop}/events")
+        good, bad = split_valid_events(chunk, *window, f"{shop}/events", config.max_abs_value)
         dataset.quarantine(bad.drop(columns="reason"), bad["reason"])
         inside = (good["timestamp"] >= config.window_from) & (
             (good["timestamp"] < config.window_to) if config.window_to else True

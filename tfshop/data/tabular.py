@@ -23,6 +23,7 @@ import pandas as pd
 
 from tfshop.data import schema as sch
 from tfshop.data.catalogue import write_catalogue
+from tfshop.data.clean import MAX_ABS_VALUE, out_of_range, out_of_range_reason
 from tfshop.data.dataset_writer import DatasetWriter
 from tfshop.data.sources.files import read_table
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
@@ -63,6 +64,7 @@ class TabularConfig:
     vocab_min_count: int = 1
     num_oov_buckets: int = 1
     sequence_separator: str = "|"  # between the values of a sequence column read as text
+    max_abs_value: float = MAX_ABS_VALUE  # a row with a number beyond it (or ±inf) is quarantined
 
     def validate(self) -> None:
         if not self.train:
@@ -71,6 +73,8 @@ class TabularConfig:
             raise ValueError("features: declare at least one feature column")
         if not self.tasks:
             raise ValueError("tasks: declare at least one task")
+        if not self.max_abs_value > 0:
+            raise ValueError("max_abs_value: must be positive")
         for task in self.tasks:
             if not task.label:
                 raise ValueError(f"tasks.{task.name}.label: the label column is required")
@@ -119,7 +123,7 @@ def _write_dataset(config: TabularConfig, splits: dict[str, pd.DataFrame], datas
     folder, vocab, numeric = dataset.folder, VocabularyBuilder(), NumericStatistics()
     cleaned = {}
     for split, table in splits.items():
-        good, reasons = _coerce(table, features, labels, config.sequence_separator)
+        good, reasons = _coerce(table, features, labels, config)
         dataset.quarantine(table[reasons != ""], reasons[reasons != ""])
         cleaned[split] = good
     train = cleaned["train"]
@@ -184,14 +188,15 @@ def _feature(declared: TabularFeature, config: TabularConfig) -> sch.Feature:
     return feature
 
 
-def _coerce(table: pd.DataFrame, features: list[sch.Feature], labels: list[sch.Label], separator: str):
-    """Typed columns, and a reason per row ("" for good rows) for values that do not parse."""
+def _coerce(table: pd.DataFrame, features: list[sch.Feature], labels: list[sch.Label], config: TabularConfig):
+    """Typed columns, and a reason per row ("" for good rows) for values that do not parse or
+    are out of range."""
     out = pd.DataFrame(index=table.index)
     reasons = pd.Series("", index=table.index, dtype=object)
     for column in [*features, *labels]:
         raw = table[column.name]
         if getattr(column, "kind", None) == "sequence":
-            values = [_sequence(v, separator)[-column.max_len :] for v in raw]
+            values = [_sequence(v, config.sequence_separator)[-column.max_len :] for v in raw]
             out[column.name] = pd.Series(values, index=table.index, dtype=object)
             continue
         if column.dtype == "string":
@@ -200,6 +205,8 @@ def _coerce(table: pd.DataFrame, features: list[sch.Feature], labels: list[sch.L
         blank = raw.isna() | (raw.astype(str).str.strip() == "")
         number = pd.to_numeric(raw.where(~blank), errors="coerce")
         reasons[(number.isna() & ~blank) & (reasons == "")] = f"unparseable {column.name}"
+        beyond = out_of_range(number, config.max_abs_value)
+        reasons[beyond & (reasons == "")] = out_of_range_reason(column.name, config.max_abs_value)
         if isinstance(column, sch.Label):
             reasons[blank & (reasons == "")] = f"missing label {column.name}"
         out[column.name] = number

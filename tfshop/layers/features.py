@@ -10,18 +10,31 @@ import tf_keras as keras
 class NumericEmbedding(keras.layers.Layer):
     """A number as ``[standardised value, embedding of its quantile bucket]``.
 
-    NaN (or a missing value) becomes 0 after standardisation and gets a bucket of its own, so a
-    bad input never turns the scores into NaN.
+    NaN (or a missing value) becomes 0 after standardisation and gets a bucket of its own, and
+    other values are clipped to the range seen in training (``low``, ``high``), so a bad input
+    (±inf, an absurd number) never turns the scores into NaN or pushes them beyond what was learnt.
     """
 
-    def __init__(self, mean: float, std: float, boundaries: list[float], dim: int, **kwargs):
+    def __init__(
+        self,
+        mean: float,
+        std: float,
+        boundaries: list[float],
+        dim: int,
+        low: float | None = None,
+        high: float | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.mean, self.std, self.boundaries, self.dim = float(mean), float(std), list(boundaries), dim
+        self.low, self.high = low, high
         self.embedding = keras.layers.Embedding(len(self.boundaries) + 2, dim, name="bucket_embedding")
 
     def call(self, x):
         x = tf.reshape(tf.cast(x, tf.float32), [-1])
         missing = tf.math.is_nan(x)
+        if self.low is not None and self.high is not None:
+            x = tf.clip_by_value(x, self.low, self.high)
         value = tf.where(missing, 0.0, (x - self.mean) / max(self.std, 1e-6))
         bucket = tf.raw_ops.Bucketize(input=tf.where(missing, 0.0, x), boundaries=self.boundaries) + 1
         bucket = tf.where(missing, 0, bucket)
@@ -34,6 +47,8 @@ class NumericEmbedding(keras.layers.Layer):
             "std": self.std,
             "boundaries": self.boundaries,
             "dim": self.dim,
+            "low": self.low,
+            "high": self.high,
         }
 
 

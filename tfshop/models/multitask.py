@@ -131,6 +131,8 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
                 s.get("std", 1.0),
                 s.get("quantiles", []),
                 config.embedding_dim,
+                low=s.get("min"),
+                high=s.get("max"),
                 name=f"{f.name}_numeric",
             )(x)
         elif f.kind == "text" and isinstance(text, tuple):

@@ -22,11 +22,12 @@ import tf_keras as keras
 from tfshop.config import to_dict
 from tfshop.data.pipeline import naming_corrupt_shards
 from tfshop.data.schema import Schema
-from tfshop.errors import ConfigError
+from tfshop.errors import ConfigError, TrainingError
 from tfshop.layers.text import SentenceEncoder
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model, with_retrieval_scores
 from tfshop.training.cluster import is_chief, make_strategy
+from tfshop.training.divergence import StopOnNonFiniteLoss
 from tfshop.training.inputs import TrainingInputs, batches
 from tfshop.training.optimizers import TwoSpeedAdam
 from tfshop.training.projector import write_item_projector
@@ -120,6 +121,8 @@ def train(
         return model
     if config.strategy == "parameter_server":  # rebuilt with whole tables, so it saves like any other
         model, trainer = _build(data_dir, schema, targets, model_config, config)
+    if not (out / "best" / "weights.index").exists():
+        raise TrainingError(f"train: no epoch had a finite {monitor}, so no best weights were written")
     # the epoch with the best validation score; every weight must be found (the optimizer's need not)
     trainer.load_weights(str(out / "best" / "weights")).assert_existing_objects_matched().expect_partial()
     write_item_projector(model, data_dir, schema, out / "logs")
@@ -170,6 +173,7 @@ def _default_monitor(targets: Targets) -> str:
 def _callbacks(out: Path, monitor: str, config: TrainConfig) -> list:
     mode = "min" if monitor.endswith(("loss", "rmse")) else "max"
     return [
+        StopOnNonFiniteLoss(),
         keras.callbacks.TensorBoard(out / "logs", histogram_freq=1, update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
             str(out / "best" / "weights"),
