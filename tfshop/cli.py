@@ -43,6 +43,10 @@ def cmd_ingest(args) -> None:
         if args.format != "sequences":
             raise TfshopError("--attributes applies to --format sequences only")
         options["attributes"] = args.attributes
+    if args.max_bad_share is not None:
+        if args.format == "sequences":
+            raise TfshopError("--max-bad-share applies to the CSV formats (taobao, movielens, table)")
+        options["max_bad_share"] = args.max_bad_share
     path = ADAPTERS[args.format](args.input, args.out, **options)
     print(f"shop written to {path}: {json.loads((path / 'shop.json').read_text())['counts']}")
 
@@ -128,6 +132,14 @@ def cmd_serve(args) -> None:
     serve(args)
 
 
+def _share(text: str) -> float:
+    """A share from 0 to 1 (argparse names the flag when this raises)."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise ValueError(text)
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfshop", description=__doc__.splitlines()[0])
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
@@ -148,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="CSV/text file, ml-100k folder, or (table) the YAML mapping")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--attributes", help="sequences: S3-Rec item2attributes.json(.gz)")
+    p.add_argument(
+        "--max-bad-share",
+        type=_share,
+        help="CSV lines with the wrong number of fields go to the shop's quarantine; fail when a "
+        "file has more than this share of them (default 0.01)",
+    )
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_ingest)
 

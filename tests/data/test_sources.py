@@ -15,7 +15,7 @@ from tfshop.errors import ConfigError, DataError
 def test_taobao_user_behavior(tmp_path):
     source = real_dataset("taobao_userbehavior_tiny_sample") / "UserBehavior_sample.csv"
     shop = ingest_taobao(source, tmp_path / "shop")
-    assert open_shop(shop)["counts"] == {"events": 4321, "items": 3276, "users": 0}
+    assert open_shop(shop)["counts"] == {"events": 4321, "items": 3276, "users": 0, "malformed_lines": 0}
     events = pd.read_parquet(shop / "events")
     assert events["behavior"].value_counts().to_dict() == {
         "click": 3926,
@@ -48,7 +48,7 @@ def test_s3rec_sequences_with_attributes(tmp_path):
         attributes=folder / "Beauty_item2attributes.json.gz",
         chunk_users=5_000,
     )
-    assert open_shop(shop)["counts"] == {"events": 198_502, "items": 12_101, "users": 0}
+    assert open_shop(shop)["counts"] == {"events": 198_502, "items": 12_101, "users": 0, "malformed_lines": 0}
     events = pd.read_parquet(shop / "events")
     first = events[events["user_id"] == "1"]
     assert first["item_id"].tolist() == ["1", "2", "3", "4", "5"]
@@ -86,7 +86,7 @@ def test_dynamicrec_sessions(tmp_path):
 def test_sasrec_video_games_leave_last_out(tmp_path):
     source = real_dataset("amazon_video_games_sasrec") / "Video.txt.gz"
     shop = ingest_sequences(source, tmp_path / "shop")
-    assert open_shop(shop)["counts"] == {"events": 287_107, "items": 23_715, "users": 0}
+    assert open_shop(shop)["counts"] == {"events": 287_107, "items": 23_715, "users": 0, "malformed_lines": 0}
     dataset = prepare(shop, tmp_path / "dataset", PrepareConfig(split="leave_last_out", history_length=50))
     report = pd.read_json(dataset / "prepare_report.json", typ="series")
     # 112 of the 31,013 users have fewer than 3 actions and stay in train, as in SASRec's split.
@@ -98,7 +98,12 @@ def test_sasrec_video_games_leave_last_out(tmp_path):
 
 def test_movielens_100k(tmp_path):
     shop = ingest_movielens(real_dataset("movielens_100k"), tmp_path / "shop")
-    assert open_shop(shop)["counts"] == {"events": 100_000, "items": 1_682, "users": 943}
+    assert open_shop(shop)["counts"] == {
+        "events": 100_000,
+        "items": 1_682,
+        "users": 943,
+        "malformed_lines": 0,
+    }
     events = pd.read_parquet(shop / "events")
     assert events.iloc[0].tolist() == ["196", "242", "3", "881250949", "click"]
     items = pd.read_parquet(shop / "items.parquet").set_index("item_id")
@@ -165,6 +170,34 @@ def test_generic_table_mapping_errors(tmp_path, yaml_text, error, message):
     with pytest.raises(error, match=message):
         ingest_table(mapping, tmp_path / "shop")
     assert not (tmp_path / "shop").exists()
+
+
+def test_malformed_csv_lines_are_quarantined_up_to_a_share(tmp_path):
+    """Real logs have lines with a field too many or too few; the rest of the file is kept."""
+    source = real_dataset("taobao_userbehavior_tiny_sample") / "UserBehavior_sample.csv"
+    lines = source.read_text().splitlines()
+    lines[22] += ",extra,fields"
+    lines[40] = "1,2,3"
+    broken = tmp_path / "broken.csv"
+    broken.write_text("\n".join(lines) + "\n")
+    shop = ingest_taobao(broken, tmp_path / "shop")
+    assert open_shop(shop)["counts"]["events"] == 4321 - 2
+    assert open_shop(shop)["counts"]["malformed_lines"] == 2
+    quarantined = pd.read_parquet(shop / "quarantine" / "malformed-lines.parquet")
+    assert quarantined["line"].tolist() == [23, 41]
+    assert quarantined["text"].tolist() == [lines[22], "1,2,3"]
+    assert quarantined["reason"].tolist() == ["expected 5 fields, saw 7", "expected 5 fields, saw 3"]
+    with pytest.raises(DataError, match=r"2 of 4321 lines have the wrong number of fields, more than "):
+        ingest_taobao(broken, tmp_path / "strict", max_bad_share=0.0001)
+    assert not (tmp_path / "strict").exists()
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        "events:\n  path: log.csv\n  columns: {user_id: uid, item_id: sku, timestamp: t}\n"
+        "  behavior_value: click\n"
+    )
+    (tmp_path / "log.csv").write_text("uid,sku,t\n" + "u,i,5\n" * 99 + "u,i,5,6\n")
+    shop = ingest_table(mapping, tmp_path / "table")
+    assert open_shop(shop)["counts"] == {"events": 99, "items": 0, "users": 0, "malformed_lines": 1}
 
 
 def test_unreadable_sources(tmp_path):

@@ -142,6 +142,9 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
         if table is not None:
             cleared = clear_out_of_range(table, config.max_abs_value, skip=("user_id",))
             report.data["set_to_missing"].update({f"{name}.{c}": n for c, n in cleared.items()})
+    if manifest["counts"].get("malformed_lines"):
+        lines, file = manifest["counts"]["malformed_lines"], shop / "quarantine" / "malformed-lines.parquet"
+        report.note(f"ingest set aside {lines} malformed source lines ({file})")
     if manifest.get("timestamps") == "rank":
         config = dataclasses.replace(config, max_actions_per_hour=0)
         report.note("bot filter off: this source's timestamps are ranks in each user's sequence")

@@ -6,6 +6,7 @@ A shop directory is what every source (simulator, adapters) writes and ``prepare
     users.parquet           user_id + profile columns (optional)
     items.parquet           item_id, title, description, category, brand, price, attributes
     events/part-*.parquet   one row per behaviour: user_id, item_id, timestamp, behavior, ...
+    quarantine/malformed-lines.parquet   source lines that could not be split into fields
 
 Events carry one behaviour each (``impression|click|cart|fav|purchase``). Rows of one impression
 share an ``impression_id`` when the source knows it; ``truth_*`` columns hold a simulator's
@@ -114,19 +115,53 @@ def _numbers(values: pd.Series, where: str) -> pd.Series:
     return converted.astype("float64")
 
 
+class MalformedLines:
+    """Lines with the wrong number of fields, across the files of one ingest.
+
+    Reading fails once more than ``max_share`` of a file's lines are malformed (the file is then
+    probably not what the reader expects: another separator, another format).
+    """
+
+    def __init__(self, max_share: float = 0.01) -> None:
+        if not 0 <= max_share <= 1:
+            raise DataError(f"max_bad_share: {max_share} is not a share between 0 and 1")
+        self.max_share = max_share
+        self.rows: list[dict] = []
+
+    def keep(self, path: Path, line: int | None, text: str, expected: int, actual: int) -> None:
+        reason = f"expected {expected} fields, saw {actual}"
+        self.rows.append({"file": str(path), "line": line, "text": text, "reason": reason})
+
+    def check(self, path: Path, lines: int) -> None:
+        """Raises when more than ``max_share`` of ``path``'s ``lines`` were malformed."""
+        bad = [r for r in self.rows if r["file"] == str(path)]
+        if bad and len(bad) > self.max_share * lines:
+            first = bad[0]
+            raise DataError(
+                f"{path}: {len(bad)} of {lines} lines have the wrong number of fields, more than "
+                f"max_bad_share {self.max_share:.1%} (line {first['line']}: {first['reason']})"
+            )
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=["file", "line", "text", "reason"])
+
+
 class ShopWriter:
     """Writes a shop directory atomically: into a hidden temporary sibling, renamed on close.
 
     Use as a context manager; on an exception the temporary directory is removed and an
-    existing directory at ``path`` is left untouched.
+    existing directory at ``path`` is left untouched. Sources read their CSV files with
+    ``malformed=writer.malformed``: lines with the wrong number of fields go to the quarantine
+    and are counted, up to ``max_bad_share`` of a file.
     """
 
-    def __init__(self, path: str | Path, overwrite: bool = False):
+    def __init__(self, path: str | Path, overwrite: bool = False, max_bad_share: float = 0.01):
         self.path = Path(path)
         if self.path.exists() and not overwrite:
             raise DataError(f"{self.path}: already exists (pass --overwrite to replace it)")
         self.tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}"
-        self.counts = {"events": 0, "items": 0, "users": 0}
+        self.counts = {"events": 0, "items": 0, "users": 0, "malformed_lines": 0}
+        self.malformed = MalformedLines(max_bad_share)
         self._parts = 0
 
     def __enter__(self) -> ShopWriter:
@@ -160,6 +195,12 @@ class ShopWriter:
         """Writes ``shop.json`` and moves the finished directory into place."""
         if self.counts["events"] == 0:
             raise DataError(f"{self.path}: no events were written")
+        if self.malformed.rows:
+            (self.tmp / "quarantine").mkdir()
+            self.malformed.frame().to_parquet(
+                self.tmp / "quarantine" / "malformed-lines.parquet", index=False
+            )
+            self.counts["malformed_lines"] = len(self.malformed.rows)
         manifest = {"source": source, "counts": self.counts, **notes}
         (self.tmp / "shop.json").write_text(json.dumps(manifest, indent=2) + "\n")
         replace_dir(self.tmp, self.path)

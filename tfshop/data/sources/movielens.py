@@ -39,15 +39,18 @@ GENRES = (
 AGE_BANDS = [(0, "under-18"), (18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55+")]
 
 
-def ingest_movielens(source: str | Path, out: str | Path, overwrite: bool = False) -> Path:
+def ingest_movielens(
+    source: str | Path, out: str | Path, overwrite: bool = False, max_bad_share: float = 0.01
+) -> Path:
     """Converts an ml-100k folder into a shop directory."""
     folder = Path(source)
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder (expected the ml-100k folder with u.data)")
     data = _find(folder, "u.data")
-    ratings = read_table(data, sep="\t", header=None, names=["user_id", "item_id", "rating", "timestamp"])
-    ratings["behavior"] = "click"
-    with ShopWriter(out, overwrite=overwrite) as writer:
+    with ShopWriter(out, overwrite, max_bad_share) as writer:
+        names = ["user_id", "item_id", "rating", "timestamp"]
+        ratings = read_table(data, sep="\t", names=names, malformed=writer.malformed)
+        ratings["behavior"] = "click"
         writer.write_events(ratings)
         writer.write_items(_items(_find(folder, "u.item")))
         writer.write_users(_users(_find(folder, "u.user")))
@@ -63,7 +66,7 @@ def _find(folder: Path, name: str) -> Path:
 
 def _items(path: Path) -> pd.DataFrame:
     names = ["item_id", "title", "release_date", "video_release_date", "url", *GENRES]
-    movies = read_table(path, sep="|", header=None, names=names, encoding="latin-1")
+    movies = read_table(path, sep="|", names=names, encoding="latin1")
     flags = movies[list(GENRES)] == "1"
     genres = flags.apply(lambda row: [g for g in GENRES if row[g]], axis=1)
     return pd.DataFrame(
@@ -77,7 +80,7 @@ def _items(path: Path) -> pd.DataFrame:
 
 
 def _users(path: Path) -> pd.DataFrame:
-    users = read_table(path, sep="|", header=None, names=["user_id", "age", "gender", "occupation", "zip"])
+    users = read_table(path, sep="|", names=["user_id", "age", "gender", "occupation", "zip"])
     age = pd.to_numeric(users["age"], errors="coerce")
     band = pd.Series("unknown", index=users.index)
     for low, name in AGE_BANDS:

@@ -56,7 +56,11 @@ class SourceMapping:
 
 
 def ingest_table(
-    mapping: str | Path, out: str | Path, overwrite: bool = False, chunk_rows: int = 1_000_000
+    mapping: str | Path,
+    out: str | Path,
+    overwrite: bool = False,
+    chunk_rows: int = 1_000_000,
+    max_bad_share: float = 0.01,
 ) -> Path:
     """Converts the tables a YAML mapping describes into a shop directory."""
     mapping = Path(mapping)
@@ -67,15 +71,15 @@ def ingest_table(
     )
     if spec.items:
         _check_targets(spec.items, {**ITEM_REQUIRED, **ITEM_OPTIONAL}, f"{mapping}: items")
-    with ShopWriter(out, overwrite=overwrite) as writer:
-        for chunk in _chunks(base / spec.events.path, chunk_rows):
+    with ShopWriter(out, overwrite, max_bad_share) as writer:
+        for chunk in _chunks(base / spec.events.path, chunk_rows, writer):
             writer.write_events(_map_events(chunk, spec.events, base / spec.events.path))
         if spec.items:
             path = base / spec.items.path
-            writer.write_items(_select(pd.concat(_chunks(path, chunk_rows)), spec.items, path))
+            writer.write_items(_select(pd.concat(_chunks(path, chunk_rows, writer)), spec.items, path))
         if spec.users:
             path = base / spec.users.path
-            writer.write_users(_select(pd.concat(_chunks(path, chunk_rows)), spec.users, path))
+            writer.write_users(_select(pd.concat(_chunks(path, chunk_rows, writer)), spec.users, path))
         return writer.close("table", mapping=str(mapping))
 
 
@@ -89,13 +93,13 @@ def _check_targets(table: TableMapping, known: dict, where: str, needs_behavior:
         raise ConfigError(f"{where}: map a 'behavior' column or set behavior_value")
 
 
-def _chunks(path: Path, chunk_rows: int):
+def _chunks(path: Path, chunk_rows: int, writer: ShopWriter):
     path = existing_file(path)
     if path.suffix == ".parquet":
         for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
     else:
-        yield from read_csv_chunks(path, chunk_rows)
+        yield from read_csv_chunks(path, chunk_rows, malformed=writer.malformed)
 
 
 def _select(df: pd.DataFrame, table: TableMapping, path: Path) -> pd.DataFrame:

@@ -18,12 +18,16 @@ BEHAVIOR_MAP = {"pv": "click", "cart": "cart", "fav": "fav", "buy": "purchase"}
 
 
 def ingest_taobao(
-    source: str | Path, out: str | Path, overwrite: bool = False, chunk_rows: int = 1_000_000
+    source: str | Path,
+    out: str | Path,
+    overwrite: bool = False,
+    chunk_rows: int = 1_000_000,
+    max_bad_share: float = 0.01,
 ) -> Path:
     """Converts a UserBehavior CSV into a shop directory; items get their category id."""
     categories: dict[str, str] = {}
-    with ShopWriter(out, overwrite=overwrite) as writer:
-        for chunk in read_csv_chunks(source, chunk_rows, header=None, names=COLUMNS):
+    with ShopWriter(out, overwrite, max_bad_share) as writer:
+        for chunk in read_csv_chunks(source, chunk_rows, names=COLUMNS, malformed=writer.malformed):
             chunk["behavior"] = chunk["behavior"].str.strip().map(BEHAVIOR_MAP).fillna(chunk["behavior"])
             categories.update(zip(chunk["item_id"], chunk["category"]))
             writer.write_events(chunk.drop(columns="category"))
