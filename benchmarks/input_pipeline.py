@@ -10,7 +10,8 @@ import time
 
 from common import median, parser, write_result
 
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset
 from tfshop.data.schema import Schema
 
 

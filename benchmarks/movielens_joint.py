@@ -36,7 +36,8 @@ from tfshop.data.sources.movielens import ingest_movielens
 from tfshop.data.tables import ShopWriter, open_shop
 from tfshop.evaluation.evaluate import evaluate
 from tfshop.models.config import ModelConfig
-from tfshop.training.train import TrainConfig, train
+from tfshop.training.config import TrainConfig
+from tfshop.training.train import train
 
 SPLIT_FILE = "tfrs_tutorial_split.jsonl.gz"
 TFRS_JOINT = {"top100": 0.2438, "rmse": 1.1165}

@@ -21,7 +21,8 @@ from common import parser, write_result
 from tfshop.data.schema import Schema
 from tfshop.evaluation.evaluate import evaluate, single_task_config
 from tfshop.models.config import ModelConfig
-from tfshop.training.train import TrainConfig, train
+from tfshop.training.config import TrainConfig
+from tfshop.training.train import train
 
 OUTPUTS = ("ctr", "cvr", "ctcvr")
 

@@ -35,7 +35,8 @@ def train_throughput(data: Path, steps: int, with_retrieval: bool):
     """(the trained ranking model, training examples/second over ``steps`` after a warm-up)."""
     import tf_keras as keras
 
-    from tfshop.data.pipeline import InputConfig, make_dataset
+    from tfshop.data.input_config import InputConfig
+    from tfshop.data.pipeline import make_dataset
     from tfshop.data.schema import Schema
     from tfshop.models.config import ModelConfig
     from tfshop.models.multitask import build_model, with_retrieval_scores
@@ -63,7 +64,8 @@ def tiled_catalogue(catalogue: pd.DataFrame, size: int) -> pd.DataFrame:
 
 
 def request_rows(data: Path, names: list[str], rows: int) -> dict[str, np.ndarray]:
-    from tfshop.data.pipeline import InputConfig, make_dataset
+    from tfshop.data.input_config import InputConfig
+    from tfshop.data.pipeline import make_dataset
 
     features, _ = next(iter(make_dataset(data, "test", InputConfig(batch_size=rows, deterministic=True))))
     return {n: features[n].numpy() for n in names}

@@ -10,7 +10,7 @@ import pytest
 import tfshop  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from tfshop.data.prepare import PrepareConfig, prepare
 from tfshop.data.simulate import SimulateConfig, simulate
-from tfshop.training.train import TrainConfig
+from tfshop.training.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = Path(os.environ.get("TFSHOP_DATASETS", REPO.parent / "shared" / "datasets"))

@@ -92,15 +92,19 @@ def test_console_script_exit_code(tmp_path):
 
 def test_help_and_a_config_mistake_do_not_load_tensorflow(tmp_path):
     (tmp_path / "typo.yaml").write_text("evnts: 10\n")
+    (tmp_path / "pipeline.yaml").write_text("train:\n  epochs: 0\n")
     script = (
         "import sys\nfrom tfshop.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        f"code = main(['simulate', '--out', '{tmp_path}/s', '--config', '{tmp_path}/typo.yaml'])\n"
-        "print(code, 'tensorflow' in sys.modules)\n"
+        f"codes = [main(['simulate', '--out', '{tmp_path}/s', '--config', '{tmp_path}/typo.yaml']),\n"
+        f"  main(['prepare', '--shop', 's', '--out', 'd', '--config', '{tmp_path}/typo.yaml']),\n"
+        f"  main(['pipeline', '--config', '{tmp_path}/pipeline.yaml'])]\n"
+        "print(codes, 'tensorflow' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert result.stdout.strip().splitlines()[-1] == "2 False", result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[2, 2, 2] False", result.stderr[-2000:]
     assert "unknown key 'evnts'" in result.stderr
+    assert "pipeline.yaml.train.epochs: must be positive" in result.stderr
 
 
 def test_a_port_out_of_range_is_refused_by_the_parser(capsys):

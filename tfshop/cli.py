@@ -66,7 +66,8 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_inspect(args) -> None:
-    from tfshop.data.pipeline import InputConfig, make_dataset
+    from tfshop.data.input_config import InputConfig
+    from tfshop.data.pipeline import make_dataset
     from tfshop.data.schema import Schema
 
     if args.rows <= 0:

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from tfshop.data.pipeline import InputConfig, make_dataset, naming_corrupt_shards, split_files
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset, naming_corrupt_shards, split_files
 from tfshop.data.schema import Schema
 from tfshop.errors import DataError
 

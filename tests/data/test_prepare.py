@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from tfshop.data.catalogue import read_catalogue
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset
 from tfshop.data.prepare import PrepareConfig, prepare
 from tfshop.data.schema import Schema
 from tfshop.data.tables import ShopWriter

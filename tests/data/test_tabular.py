@@ -6,13 +6,15 @@ import pytest
 
 from tests.conftest import real_dataset
 from tfshop.config import from_dict
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset
 from tfshop.data.schema import Schema
 from tfshop.data.tabular import TabularConfig, prepare_tabular
 from tfshop.errors import ConfigError, DataError, TrainingError
 from tfshop.models.config import ModelConfig
 from tfshop.pipeline.checks import sample_inputs
-from tfshop.training.train import TrainConfig, train
+from tfshop.training.config import TrainConfig
+from tfshop.training.train import train
 
 FEATURES = [
     {"name": "user", "kind": "id", "hash_buckets": 50},

@@ -6,7 +6,8 @@ import tensorflow as tf
 import tf_keras as keras
 from safetensors.numpy import load_file
 
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError
 from tfshop.export.saved_model import export
@@ -14,8 +15,9 @@ from tfshop.export.verify import score_in_fresh_process
 from tfshop.layers.text import pretrained_sentence_encoder
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model
+from tfshop.training.config import TrainConfig
 from tfshop.training.optimizers import TwoSpeedAdam
-from tfshop.training.train import TrainConfig, train
+from tfshop.training.train import train
 
 
 def test_slow_variables_take_a_scaled_adam_step():

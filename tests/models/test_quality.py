@@ -12,7 +12,8 @@ from tfshop.data.prepare import PrepareConfig, prepare
 from tfshop.data.simulate import SimulateConfig, simulate
 from tfshop.evaluation.evaluate import evaluate
 from tfshop.models.config import ModelConfig
-from tfshop.training.train import TrainConfig, train
+from tfshop.training.config import TrainConfig
+from tfshop.training.train import train
 
 QUALITY_SHOP = SimulateConfig(events=300_000, items=1_500, seed=21)
 MODEL = ModelConfig(block="mmoe")

@@ -8,14 +8,16 @@ tests/layers/test_text_encoder.py), at a fraction of the cost of caching every t
 import numpy as np
 import tensorflow as tf
 
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset
 from tfshop.data.schema import Schema
 from tfshop.export.saved_model import export
 from tfshop.export.verify import score_in_fresh_process
 from tfshop.layers.text import embed_texts
 from tfshop.models.config import ModelConfig
 from tfshop.models.saved import load_keras
-from tfshop.training.train import TrainConfig, train
+from tfshop.training.config import TrainConfig
+from tfshop.training.train import train
 
 
 def test_frozen_encoder_trains_reloads_and_serves_raw_text(small_dataset, tiny_bert, tmp_path):

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from tfshop.data.catalogue import read_catalogue
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset
 from tfshop.data.schema import Schema
 from tfshop.errors import ConfigError, DataError
 from tfshop.layers.retrieval import CatalogueSample, InBatchScores, InBatchSoftmax

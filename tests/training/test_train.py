@@ -3,12 +3,16 @@
 import json
 
 import numpy as np
+import pytest
 
 from tests.conftest import TEXT_TASKS
+from tfshop.errors import TrainingError
 from tfshop.models.config import ModelConfig
 from tfshop.models.saved import load_keras
 from tfshop.pipeline.checks import sample_inputs
-from tfshop.training.train import TrainConfig, train
+from tfshop.training.config import TrainConfig
+from tfshop.training.divergence import non_finite_loss_guard
+from tfshop.training.train import train
 
 
 def test_save_reload_identical(small_dataset, trained_mmoe):
@@ -38,3 +42,12 @@ def test_learned_uncertainty_weights(small_dataset, tmp_path):
     assert "val_ctr_auc" in epochs and "objective" in epochs
     assert not any("log_var" in w.name for w in load_keras(tmp_path / "run" / "model").weights)
     assert set(model.output_names) == {"ctr", "cvr", "rating", "intent", *TEXT_TASKS, "ctcvr"}
+
+
+def test_parameter_server_runs_check_the_loss_each_epoch():
+    guard = non_finite_loss_guard("parameter_server")
+    assert not guard._implements_train_batch_hooks()  # parameter servers refuse batch callbacks
+    guard.on_epoch_end(0, {"loss": 0.5, "ctr_loss": 0.4, "val_ctr_loss": float("nan")})
+    with pytest.raises(TrainingError, match=r"the loss of ctr, cvr became nan at epoch 2: look for"):
+        guard.on_epoch_end(1, {"loss": float("nan"), "ctr_loss": float("nan"), "cvr_loss": float("inf")})
+    assert non_finite_loss_guard("default")._implements_train_batch_hooks()

@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset
 from tfshop.data.prepare import PrepareConfig, prepare
 from tfshop.data.schema import Schema
 from tfshop.data.simulate import START_TIMESTAMP, SimulateConfig, simulate
 from tfshop.errors import ConfigError
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model
-from tfshop.training.train import TrainConfig, train
+from tfshop.training.config import TrainConfig
+from tfshop.training.train import train
 from tfshop.training.warm_start import warm_start
 
 DAY = 86_400

@@ -12,36 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
 
+from tfshop.data.input_config import InputConfig
 from tfshop.data.records import checked_shards
 from tfshop.data.schema import Schema
 from tfshop.errors import DataError
 
 TF_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
-
-
-@dataclass
-class InputConfig:
-    """How a split is read."""
-
-    batch_size: int = 256
-    shuffle: bool = False
-    shuffle_buffer: int = 10_000
-    repeat: bool = False
-    cache: bool = False
-    deterministic: bool = False
-    seed: int = 0
-    drop_remainder: bool = False
-
-    def validate(self) -> None:
-        if self.batch_size <= 0:
-            raise ValueError("batch_size: must be positive")
-        if self.shuffle_buffer <= 0:
-            raise ValueError("shuffle_buffer: must be positive")
 
 
 def split_files(data_dir: str | Path, split: str) -> list[str]:

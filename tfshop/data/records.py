@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import tensorflow as tf
 
 from tfshop.data.schema import Schema
 from tfshop.errors import DataError
@@ -28,6 +27,8 @@ def _column(df: pd.DataFrame, name: str, dtype: str, default, nested: bool):
 
 def write_records(path: Path, df: pd.DataFrame, schema: Schema) -> int:
     """Writes every row of ``df`` as one Example with the schema's features and labels."""
+    import tensorflow as tf  # here, so that prepare's configs load (and fail) without TensorFlow
+
     columns = []
     for f in schema.features:
         columns.append((f.name, f.dtype, _column(df, f.name, f.dtype, f.default, f.kind == "sequence")))

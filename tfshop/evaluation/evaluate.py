@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import tf_keras as keras
 
-from tfshop.data.pipeline import InputConfig, make_dataset, naming_corrupt_shards
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset, naming_corrupt_shards
 from tfshop.data.schema import Schema
 from tfshop.evaluation.retrieval import retrieval_report
 from tfshop.models.config import ModelConfig

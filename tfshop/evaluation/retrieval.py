@@ -16,7 +16,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from tfshop.data.catalogue import read_catalogue
-from tfshop.data.pipeline import InputConfig, make_dataset
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset
 from tfshop.data.schema import Schema, Task
 from tfshop.evaluation.ranking import ranking_metrics, target_ranks
 from tfshop.models.config import ModelConfig

@@ -246,7 +246,8 @@ def _trainable_layers(config: ModelConfig) -> int:
 def _cached_texts(data_dir: Path, text_features: list[Feature]) -> list[str]:
     """Every text of the training split and of the catalogue (whose items the retrieval task's
     extra negatives, evaluation and export run through the item tower)."""
-    from tfshop.data.pipeline import InputConfig, make_dataset
+    from tfshop.data.input_config import InputConfig
+    from tfshop.data.pipeline import make_dataset
 
     texts = set()
     for batch, _ in make_dataset(data_dir, "train", InputConfig(batch_size=8192, deterministic=True)):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfshop.data.pipeline import InputConfig
+from tfshop.data.input_config import InputConfig
 from tfshop.errors import TfshopError
 from tfshop.models.saved import load_keras
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tfshop.config import from_dict, load_yaml
-from tfshop.data.pipeline import InputConfig
+from tfshop.data.input_config import InputConfig
 from tfshop.data.prepare import PrepareConfig
 from tfshop.data.simulate import SimulateConfig
 from tfshop.data.tabular import TabularConfig
@@ -14,7 +14,7 @@ from tfshop.models.config import ModelConfig
 from tfshop.pipeline.registry import default_stages, stages
 from tfshop.pipeline.stages.export import ExportConfig
 from tfshop.pipeline.stages.incremental import IncrementalConfig
-from tfshop.training.train import TrainConfig
+from tfshop.training.config import TrainConfig
 
 
 @dataclass

@@ -10,11 +10,32 @@ from tfshop.errors import TrainingError
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Raises ``TrainingError`` at the first batch whose loss (any output's) is NaN or infinite.
+    """Raises ``TrainingError`` at the end of the first epoch whose loss (any output's) is NaN or
+    infinite: the check for strategies that allow no batch-level callbacks (parameter servers).
 
     Keras's own ``TerminateOnNaN`` only stops quietly, and the run then ends far away, looking
     for best weights that no epoch wrote.
     """
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"epoch {epoch + 1}")
+
+    def _check(self, logs, when: str) -> None:
+        losses = {
+            k: float(v) for k, v in (logs or {}).items() if k.endswith("loss") and not k.startswith("val_")
+        }
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if not bad:
+            return
+        outputs = [k.removesuffix("_loss") for k in bad if k != "loss"] or ["loss"]
+        raise TrainingError(
+            f"train: the loss of {', '.join(outputs)} became {losses[bad[0]]} at {when}: look for "
+            "extreme values in the inputs or labels (prepare's max_abs_value) or lower train.learning_rate"
+        )
+
+
+class StopOnNonFiniteBatchLoss(StopOnNonFiniteLoss):
+    """The same check after every batch, naming it."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -24,13 +45,9 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        losses = {k: float(v) for k, v in (logs or {}).items() if k.endswith("loss")}
-        bad = [k for k, v in losses.items() if not math.isfinite(v)]
-        if not bad:
-            return
-        outputs = [k.removesuffix("_loss") for k in bad if k != "loss"] or ["loss"]
-        raise TrainingError(
-            f"train: the loss of {', '.join(outputs)} became {losses[bad[0]]} at epoch {self.epoch + 1}, "
-            f"batch {batch + 1}: look for extreme values in the inputs or labels "
-            "(prepare's max_abs_value) or lower train.learning_rate"
-        )
+        self._check(logs, f"epoch {self.epoch + 1}, batch {batch + 1}")
+
+
+def non_finite_loss_guard(strategy: str) -> StopOnNonFiniteLoss:
+    """The batch-level check where the strategy allows it, else the epoch-level one."""
+    return StopOnNonFiniteLoss() if strategy == "parameter_server" else StopOnNonFiniteBatchLoss()

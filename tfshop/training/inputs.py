@@ -16,7 +16,8 @@ from pathlib import Path
 import tensorflow as tf
 import tf_keras as keras
 
-from tfshop.data.pipeline import InputConfig, make_dataset, split_files
+from tfshop.data.input_config import InputConfig
+from tfshop.data.pipeline import make_dataset, split_files
 from tfshop.data.schema import Schema
 
 log = logging.getLogger(__name__)

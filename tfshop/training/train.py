@@ -13,9 +13,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import tf_keras as keras
 
@@ -27,7 +25,8 @@ from tfshop.layers.text import SentenceEncoder
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model, with_retrieval_scores
 from tfshop.training.cluster import is_chief, make_strategy
-from tfshop.training.divergence import StopOnNonFiniteLoss
+from tfshop.training.config import TrainConfig
+from tfshop.training.divergence import non_finite_loss_guard
 from tfshop.training.inputs import TrainingInputs, batches
 from tfshop.training.optimizers import TwoSpeedAdam
 from tfshop.training.projector import write_item_projector
@@ -36,39 +35,6 @@ from tfshop.training.uncertainty import UncertaintyWeighted
 from tfshop.training.warm_start import warm_start
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainConfig:
-    """Optimisation and callbacks."""
-
-    epochs: int = 3
-    batch_size: int = 1024
-    learning_rate: float = 0.002
-    schedule: Literal["constant", "cosine"] = "cosine"
-    monitor: str = ""  # e.g. val_ctr_auc; empty = the validation AUC of the first binary output
-    early_stopping_patience: int = 2
-    shuffle_buffer: int = 50_000
-    steps_per_epoch: int = 0  # 0 = one pass over the train split
-    # default | mirrored (local GPUs) | multi_worker | parameter_server (TF_CONFIG; tfshop.training.cluster)
-    strategy: Literal["default", "mirrored", "multi_worker", "parameter_server"] = "default"
-    cluster_timeout: int = 120  # seconds to wait for every task of a multi-machine cluster
-    backup_every_steps: int = 0  # BackupAndRestore: 0 = at each epoch's end, else every N steps too
-    warm_start: str = ""  # an earlier train/model (or train) directory to continue from
-    loss_weighting: Literal["fixed", "uncertainty"] = "fixed"  # uncertainty: learnt per-output weights
-    seed: int = 0
-    verbose: int = 2
-
-    def validate(self) -> None:
-        for name in ("epochs", "batch_size", "shuffle_buffer"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be positive")
-        if self.learning_rate <= 0:
-            raise ValueError("learning_rate: must be positive")
-        if self.cluster_timeout <= 0:
-            raise ValueError("cluster_timeout: must be positive")
-        if self.backup_every_steps < 0:
-            raise ValueError("backup_every_steps: must be >= 0")
 
 
 def train(
@@ -173,7 +139,7 @@ def _default_monitor(targets: Targets) -> str:
 def _callbacks(out: Path, monitor: str, config: TrainConfig) -> list:
     mode = "min" if monitor.endswith(("loss", "rmse")) else "max"
     return [
-        StopOnNonFiniteLoss(),
+        non_finite_loss_guard(config.strategy),
         keras.callbacks.TensorBoard(out / "logs", histogram_freq=1, update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
             str(out / "best" / "weights"),
