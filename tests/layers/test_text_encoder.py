@@ -13,7 +13,14 @@ import pytest
 import tensorflow as tf
 
 from tfshop.export.verify import score_in_fresh_process
-from tfshop.layers.text import default_encoder_dir, embed_texts, load_tokenizer, sentence_encoder
+from tfshop.layers.text import (
+    SentenceEncoder,
+    default_encoder_dir,
+    embed_texts,
+    load_tokenizer,
+    pretrained_sentence_encoder,
+    sentence_encoder,
+)
 
 REFERENCE = json.loads((Path(__file__).parents[1] / "fixtures" / "minilm_reference.json").read_text())
 
@@ -73,3 +80,13 @@ def test_bad_input_and_bad_checkpoints_are_named(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"vocab_size": 30522, "num_hidden_layers": 1}))
     with pytest.raises(ValueError, match="no model.safetensors"):
         sentence_encoder(tmp_path)
+
+
+def test_cached_encoder_looks_up_known_texts_and_encodes_each_new_one_once(tiny_bert):
+    layer = pretrained_sentence_encoder(tiny_bert, 16, cached_texts=["red shoe", "blue hat"])
+    texts = ["red shoe", "green scarf", "blue hat", "green scarf", "wool socks"]
+    got = layer(tf.constant(texts)).numpy()
+    direct = SentenceEncoder.call(layer, tf.constant(texts)).numpy()
+    np.testing.assert_allclose(got, direct, atol=1e-5)  # cached rows equal the encoder's own output
+    np.testing.assert_array_equal(got[1], got[3])
+    assert not np.allclose(got[1], got[4])

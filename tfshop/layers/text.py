@@ -171,11 +171,12 @@ class CachedSentenceEncoder(SentenceEncoder):
                 return tf.identity(vectors)
         missing = tf.where(index < 0)
         encode = super().call
-        return tf.cond(
-            tf.size(missing) > 0,
-            lambda: tf.tensor_scatter_nd_update(vectors, missing, encode(tf.gather_nd(text, missing))),
-            lambda: vectors,
-        )
+
+        def encode_missing():  # each new text once, however many rows repeat it
+            new, row_of = tf.unique(tf.gather_nd(text, missing))
+            return tf.tensor_scatter_nd_update(vectors, missing, tf.gather(encode(new), row_of))
+
+        return tf.cond(tf.size(missing) > 0, encode_missing, lambda: vectors)
 
     def get_config(self):
         return {**super().get_config(), "cached_texts": self.cached_texts}
