@@ -27,6 +27,7 @@ setup(
         "tensorflow-serving-api~=2.21.0",
         "grpcio>=1.60",
         "requests>=2.31",
+        "orjson>=3.10",
         "safetensors>=0.4",
         "scikit-learn>=1.4",
         "matplotlib>=3.8",

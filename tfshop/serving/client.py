@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from tfshop.errors import TfshopError
-from tfshop.serving.tensors import to_json
+from tfshop.serving.tensors import dumps, fill_proto, loads, to_json
 
 
 class ClientError(TfshopError):
@@ -97,9 +97,11 @@ class RestClient(Client):
         return f"{url}/labels/{label}" if label else url
 
     def _call(self, method: str, url: str, body: dict | None = None) -> dict:
-        response = self._session.request(method, url, json=body, timeout=self.timeout)
+        data = None if body is None else dumps(body)
+        headers = None if body is None else {"Content-Type": "application/json"}
+        response = self._session.request(method, url, data=data, headers=headers, timeout=self.timeout)
         try:
-            payload = response.json()
+            payload = loads(response.content)
         except ValueError:
             raise ClientError(response.status_code, response.text[:200]) from None
         if response.status_code != 200:
@@ -179,7 +181,7 @@ class GrpcClient(Client):
         request = predict_pb2.PredictRequest()
         self._spec(request.model_spec, version, label, signature_name)
         for name, value in inputs.items():
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+            fill_proto(request.inputs[name], value)
         response = self._call(self._predictions.Predict, request)
         return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}
 

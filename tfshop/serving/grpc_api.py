@@ -11,7 +11,6 @@ import logging
 from concurrent import futures
 
 import grpc
-import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     model_service_pb2_grpc,
@@ -21,7 +20,7 @@ from tensorflow_serving.apis import (
 
 from tfshop.serving.service import Service
 from tfshop.serving.status import ServingError, invalid
-from tfshop.serving.tensors import from_proto
+from tfshop.serving.tensors import fill_proto, from_proto
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response.model_spec.version.value = result.model.version
         response.model_spec.signature_name = result.signature
         for key, value in result.outputs.items():
-            response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+            fill_proto(response.outputs[key], value)
         return response
 
     @_aborts_on_error

@@ -10,7 +10,6 @@ reach the file system.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +19,7 @@ from google.protobuf import json_format
 
 from tfshop.serving.service import Service
 from tfshop.serving.status import ServingError, invalid, not_found
-from tfshop.serving.tensors import rows_from_json, to_json
+from tfshop.serving.tensors import dumps, loads, rows_from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ class RestHandler(BaseHTTPRequestHandler):
         except Exception as err:  # noqa: BLE001  (a failing request never takes the server down)
             log.exception("REST request %s failed", self.path)
             status, body = 500, {"error": f"internal error: {type(err).__name__}: {err}"}
-        payload = json.dumps(body).encode()
+        payload = dumps(body)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -120,8 +119,8 @@ class RestHandler(BaseHTTPRequestHandler):
             )
         raw = self.rfile.read(int(length))
         try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            return loads(raw)
+        except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both are
             raise invalid(f"malformed JSON: {err}") from None
 
     def _discard_body(self) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import tensorflow as tf
 
 from tfshop.serving.status import invalid
@@ -66,6 +68,9 @@ class SignatureSpec:
 
 def from_json(name: str, value: Any, dtype: tf.DType) -> np.ndarray:
     """A JSON value (nested lists of scalars) as an array of ``dtype``."""
+    array = _whole_array(value, dtype)
+    if array is not None:
+        return array
     shape = _shape(name, value)
     leaves = [_leaf(name, v, dtype) for v in _flatten(value)]
     if dtype == tf.string:
@@ -79,6 +84,31 @@ def from_json(name: str, value: Any, dtype: tf.DType) -> np.ndarray:
     return array.reshape(shape)
 
 
+def _whole_array(value: Any, dtype: tf.DType) -> np.ndarray | None:
+    """The common case in a few NumPy calls: rectangular lists of the right kind of scalar
+    (text stays NumPy text, which TensorFlow takes as ``tf.string``).
+
+    ``None`` for anything else (ragged lists, other types, ``{"b64": ...}``, out-of-range
+    integers): ``from_json`` then walks the value leaf by leaf and names what is wrong.
+    """
+    try:
+        array = np.array(value)
+    except (ValueError, OverflowError):
+        return None
+    kind = array.dtype.kind
+    if dtype == tf.string:
+        return array if kind == "U" else None  # TensorFlow encodes NumPy text as UTF-8 itself
+    if dtype == tf.bool:
+        return array if kind == "b" else None
+    if kind not in ("iuf" if dtype.is_floating else "iu"):
+        return None
+    if dtype.is_integer and array.size:
+        limits = np.iinfo(dtype.as_numpy_dtype)
+        if array.min() < limits.min or array.max() > limits.max:
+            return None
+    return array.astype(dtype.as_numpy_dtype, copy=False)
+
+
 def from_proto(name: str, proto, dtype: tf.DType) -> np.ndarray:
     """A ``TensorProto`` as an array, refused unless it has exactly ``dtype``."""
     if proto.dtype != dtype.as_datatype_enum:
@@ -90,12 +120,39 @@ def from_proto(name: str, proto, dtype: tf.DType) -> np.ndarray:
         raise invalid(f"input {name!r}: unreadable tensor ({err})") from None
 
 
+def fill_proto(proto, array: np.ndarray) -> None:
+    """Writes ``array`` into a ``TensorProto``: text straight into ``string_val`` (what
+    ``tf.make_tensor_proto`` does element by element in Python, several times slower)."""
+    array = np.asarray(array)
+    if array.dtype == object or array.dtype.kind in "SU":
+        proto.dtype = tf.string.as_datatype_enum
+        proto.tensor_shape.CopyFrom(tf.TensorShape(array.shape).as_proto())
+        proto.string_val.extend(
+            v if isinstance(v, bytes) else str(v).encode() for v in array.ravel().tolist()
+        )
+    else:
+        proto.CopyFrom(tf.make_tensor_proto(array))
+
+
 def to_json(array: np.ndarray | bytes | float) -> Any:
     """An array as nested lists; bytes as text when they are UTF-8, else ``{"b64": ...}``."""
     array = np.asarray(array)
     if array.dtype == object or array.dtype.kind == "S":
         return np.vectorize(_text_or_b64, otypes=[object])(array).tolist()
     return array.tolist()
+
+
+def dumps(body: Any) -> bytes:
+    """JSON bytes (orjson; NaN and infinities are written as null)."""
+    return orjson.dumps(body)
+
+
+def loads(raw: bytes) -> Any:
+    """Parsed JSON; ``NaN`` and ``Infinity``, which strict JSON lacks and TF Serving reads, too."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def rows_from_json(body: dict, spec: SignatureSpec) -> dict[str, np.ndarray]:
