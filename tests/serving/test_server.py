@@ -3,6 +3,7 @@
 import http.client
 import json
 import shutil
+import socket
 import threading
 import time
 
@@ -252,3 +253,40 @@ def wait_for(condition, timeout=120):
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+def test_slow_and_idle_clients_are_cut_off_and_extra_connections_get_503(exported):
+    """A slowloris client (a request head sent a byte at a time) cannot hold the server's threads."""
+    model_dir, _, inputs = exported
+    limits = Limits(max_connections=12, read_timeout_seconds=1.0)
+    with serve(model_dir, limits=limits) as server:
+        threads_before = threading.active_count()
+        slow = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(10)]
+        idle = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(2)]
+        for connection in slow:
+            connection.sendall(b"POST /v1/models/shop:predict HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.3)
+        extra = http.client.HTTPConnection("127.0.0.1", server.rest_port, timeout=10)
+        extra.request("GET", "/v1/models/shop")
+        busy = extra.getresponse()
+        assert (busy.status, json.loads(busy.read())) == (
+            503,
+            {"error": "the server is busy: too many open connections"},
+        )
+        assert threading.active_count() <= threads_before + 12
+        cut, started = set(), time.monotonic()
+        while len(cut) < len(slow) and time.monotonic() - started < 10:
+            for k, connection in enumerate(slow):  # a byte every 0.1 s: never a whole head
+                try:
+                    connection.sendall(b"X")
+                except OSError:
+                    cut.add(k)
+            time.sleep(0.1)
+        assert len(cut) == len(slow) and time.monotonic() - started < 3
+        for connection in idle:  # closed by the server: the read sees the end of the stream
+            connection.settimeout(5)
+            assert connection.recv(1) == b""
+        with connect(server.rest_url, "shop") as client:
+            assert set(client.predict(inputs)) >= {"ctr", "cvr"}
+        for connection in slow + idle:
+            connection.close()

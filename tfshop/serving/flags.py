@@ -22,6 +22,18 @@ def add_serve_flags(parser) -> None:
     parser.add_argument("--max_request_rows", type=int, default=Limits.max_request_rows)
     parser.add_argument("--max_request_bytes", type=int, default=Limits.max_request_bytes)
     parser.add_argument("--max_concurrent_requests", type=int, default=Limits.max_concurrent_requests)
+    parser.add_argument(
+        "--max_connections",
+        type=int,
+        default=Limits.max_connections,
+        help="open REST connections; more get 503",
+    )
+    parser.add_argument(
+        "--read_timeout_seconds",
+        type=float,
+        default=Limits.read_timeout_seconds,
+        help="REST: most seconds to send a request's head, then its body; idle connections close after it",
+    )
 
 
 def port(text: str) -> int:

@@ -1,5 +1,10 @@
 """TF Serving's REST API over HTTP/1.1 (keep-alive), one thread per connection.
 
+A client has ``read_timeout_seconds`` to send a request's head (or, on a kept-alive connection,
+the next request) and as long again for its body; a slow or silent one is cut off then, so
+half-sent requests cannot hold threads. Beyond ``max_connections`` open connections a new one
+gets 503 at once and is closed.
+
     GET  /v1/models/{name}[/versions/{v}|/labels/{label}]            model status
     GET  /v1/models/{name}[/versions/{v}|/labels/{label}]/metadata   signatures
     POST /v1/models/{name}[/versions/{v}|/labels/{label}]:predict    scores
@@ -10,13 +15,18 @@ reach the file system.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import socket
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 from google.protobuf import json_format
 
+from tfshop.serving.limits import Limits
 from tfshop.serving.service import Service
 from tfshop.serving.status import ServingError, invalid, not_found
 from tfshop.serving.tensors import dumps, loads, rows_from_json, to_json
@@ -43,6 +53,11 @@ class RestHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms stall
     server_version = "tfshop-serving"
     service: Service  # set on the subclass made by ``make_rest_server``
+    server: RestServer
+
+    def handle_one_request(self) -> None:
+        self.server.reading(self.connection)  # the next request's head
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         self._answer(self._get)
@@ -51,6 +66,7 @@ class RestHandler(BaseHTTPRequestHandler):
         self._answer(self._post)
 
     def _answer(self, route) -> None:
+        self.server.reading(self.connection)  # the body, if any
         try:
             status, body = route(*self._parse_url())
         except ServingError as err:
@@ -74,6 +90,7 @@ class RestHandler(BaseHTTPRequestHandler):
         return match["name"], version, match["label"], match["verb"] or ""
 
     def _get(self, name, version, label, verb):
+        self.server.reading(self.connection, False)
         if verb == "/metadata":
             model, signatures = self.service.metadata(name, version, label)
             spec = {"name": name, "signature_name": "", "version": str(model.version)}
@@ -118,6 +135,7 @@ class RestHandler(BaseHTTPRequestHandler):
                 f"request body of {length} bytes is over the limit of {limit}",
             )
         raw = self.rfile.read(int(length))
+        self.server.reading(self.connection, False)
         try:
             return loads(raw)
         except ValueError as err:  # JSONDecodeError and UnicodeDecodeError both are
@@ -135,13 +153,79 @@ class RestHandler(BaseHTTPRequestHandler):
 
 
 class RestServer(ThreadingHTTPServer):
-    """One thread per connection; a listen backlog for bursts of clients (the standard library's
-    5 overflows when dozens connect at once, and the kernel then resets connections)."""
+    """One thread per connection, at most ``limits.max_connections`` of them, each cut off when
+    its client is slower than ``limits.read_timeout_seconds``; a listen backlog for bursts of
+    clients (the standard library's 5 overflows when dozens connect at once, and the kernel then
+    resets connections)."""
 
     daemon_threads = True
     request_queue_size = 1024
+    _BUSY_BODY = b'{"error": "the server is busy: too many open connections"}'
+    _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n%s\r\n%s" % (
+        b"Content-Length: %d\r\nConnection: close\r\n" % len(_BUSY_BODY),
+        _BUSY_BODY,
+    )
+
+    def __init__(self, address, handler, limits: Limits):
+        super().__init__(address, handler)
+        self.limits = limits
+        self._deadlines: dict[socket.socket, float | None] = {}  # None: not waiting on the client
+        self._lock, self._closed = threading.Lock(), threading.Event()
+        threading.Thread(target=self._cut_slow_clients, name="rest-timeouts", daemon=True).start()
+
+    def process_request(self, request, client_address) -> None:
+        with self._lock:
+            full = len(self._deadlines) >= self.limits.max_connections
+            if not full:
+                self._deadlines[request] = None
+        if full:
+            self._refuse(request)
+        else:
+            super().process_request(request, client_address)
+
+    def reading(self, connection: socket.socket, waiting: bool = True) -> None:
+        """Starts (or, with ``waiting=False``, stops) the clock on ``connection``'s client."""
+        deadline = time.monotonic() + self.limits.read_timeout_seconds if waiting else None
+        with self._lock:
+            if connection in self._deadlines:
+                self._deadlines[connection] = deadline
+
+    def shutdown_request(self, request) -> None:
+        with self._lock:
+            self._deadlines.pop(request, None)
+        super().shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("REST connection from %s ended with an error", client_address, exc_info=True)
+
+    def server_close(self) -> None:
+        self._closed.set()
+        super().server_close()
+
+    def _cut_slow_clients(self) -> None:
+        while not self._closed.wait(0.2):
+            now = time.monotonic()
+            with self._lock:
+                late = [
+                    c for c, deadline in self._deadlines.items() if deadline is not None and deadline < now
+                ]
+                for connection in late:
+                    self._deadlines[connection] = None
+            for connection in late:  # the handler's blocked read returns; its thread ends
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+    def _refuse(self, request: socket.socket) -> None:
+        try:
+            request.settimeout(1.0)
+            request.sendall(self._BUSY)
+            request.setblocking(False)
+            request.recv(1 << 16)  # what the client already sent: closing on unread bytes resets
+        except OSError:
+            pass
+        super().shutdown_request(request)
 
 
 def make_rest_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:
     handler = type("BoundRestHandler", (RestHandler,), {"service": service})
-    return RestServer((host, port), handler)
+    return RestServer((host, port), handler, service.limits)

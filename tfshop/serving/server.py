@@ -101,7 +101,17 @@ def serve(args) -> None:
         )
     elif args.batching_parameters_file:
         raise ConfigError("--batching_parameters_file needs --enable_batching")
-    limits = Limits(args.max_request_rows, args.max_request_bytes, args.max_concurrent_requests)
+    limits = Limits(
+        max_request_rows=args.max_request_rows,
+        max_request_bytes=args.max_request_bytes,
+        max_concurrent_requests=args.max_concurrent_requests,
+        max_connections=args.max_connections,
+        read_timeout_seconds=args.read_timeout_seconds,
+    )
+    try:
+        limits.validate()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     server = ModelServer(
         sources_from_flags(args.model_name, args.model_base_path, args.model_config_file),
         host=args.host,
