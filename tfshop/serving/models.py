@@ -147,7 +147,7 @@ class LoadedVersion:
 
 @dataclass
 class VersionState:
-    state: str  # AVAILABLE | END
+    state: str  # LOADING | AVAILABLE | END
     error: str = ""
     stamp: float = 0.0  # directory mtime when it failed
 
@@ -207,6 +207,8 @@ class ModelManager:
     def _load(self, source: ModelSource, version: int) -> None:
         path = source.base_path / str(version)
         stamp = path.stat().st_mtime
+        with self._lock:
+            self._states[source.name][version] = VersionState("LOADING")
         try:
             model = LoadedVersion(source.name, version, path, self.batching)
             warmed = model.warm_up()

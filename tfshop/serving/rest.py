@@ -78,6 +78,8 @@ class RestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:  # the unread rest of the request makes this connection unusable
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(payload)
 
