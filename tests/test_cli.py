@@ -168,3 +168,12 @@ def test_every_command_answers_garbage_with_one_line_and_exit_code_2(tmp_path, c
             err = capsys.readouterr().err
             assert code == 2, (argv, err)
             assert "Traceback" not in err and "error: " in err, (argv, err)
+
+
+def test_a_share_or_limit_out_of_range_is_named(capsys, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(["ingest", "--format", "taobao", "x.csv", "--out", "s", "--max-bad-share", "2"])
+    assert stop.value.code == 2
+    assert "argument --max-bad-share: invalid share value: '2'" in capsys.readouterr().err
+    assert main(["serve", "--model_base_path", str(tmp_path), "--max_connections", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "tfshop: error: --max_connections: must be positive, got 0"

@@ -133,7 +133,7 @@ def cmd_serve(args) -> None:
     serve(args)
 
 
-def _share(text: str) -> float:
+def share(text: str) -> float:
     """A share from 0 to 1 (argparse names the flag when this raises)."""
     value = float(text)
     if not 0 <= value <= 1:
@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attributes", help="sequences: S3-Rec item2attributes.json(.gz)")
     p.add_argument(
         "--max-bad-share",
-        type=_share,
+        type=share,
         help="CSV lines with the wrong number of fields go to the shop's quarantine; fail when a "
         "file has more than this share of them (default 0.01)",
     )
