@@ -169,10 +169,10 @@ class RestServer(ThreadingHTTPServer):
     )
 
     def __init__(self, address, handler, limits: Limits):
-        super().__init__(address, handler)
         self.limits = limits
         self._deadlines: dict[socket.socket, float | None] = {}  # None: not waiting on the client
         self._lock, self._closed = threading.Lock(), threading.Event()
+        super().__init__(address, handler)  # closes the server itself if it cannot bind
         threading.Thread(target=self._cut_slow_clients, name="rest-timeouts", daemon=True).start()
 
     def process_request(self, request, client_address) -> None:
