@@ -36,6 +36,13 @@ def refused(call, *fragments):
     return err.value
 
 
+def _nested(depth: int):
+    value = 1.0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 def test_json_values_become_typed_arrays():
     strings = from_json("hist", [["a", {"b64": "/w=="}], ["é", ""]], tf.string)
     assert strings.shape == (2, 2) and strings[0, 1] == b"\xff" and strings[1, 0] == "é".encode()
@@ -48,12 +55,16 @@ def test_json_values_become_typed_arrays():
     refused(lambda: from_json("n", [2**70], tf.int64), "'n'", "out of range")
     refused(lambda: from_json("hist", [["a"], ["a", "b"]], tf.string), "'hist'", "ragged")
     refused(lambda: from_json("hist", [{"b64": "%%"}], tf.string), "'hist'", "base64")
+    refused(lambda: from_json("price", [1.0, float("inf")], tf.float32), "'price'", "infinite")
+    refused(lambda: from_json("price", [1e300], tf.float32), "'price'", "beyond float32")
+    refused(lambda: from_json("price", _nested(40), tf.float32), "nested")
+    refused(lambda: rows_from_json({"instances": [{"price": 1.0}] * 10}, SPEC, 9), "10 rows", "limit of 9")
 
 
 def test_row_and_columnar_requests_agree():
     rows = {"instances": [{"item_id": "i1", "price": 1.0, "hist": ["a", "b"]}] * 3}
     columns = {"inputs": {"item_id": ["i1"] * 3, "price": [1.0] * 3, "hist": [["a", "b"]] * 3}}
-    by_row, by_column = rows_from_json(rows, SPEC), rows_from_json(columns, SPEC)
+    by_row, by_column = rows_from_json(rows, SPEC, 9), rows_from_json(columns, SPEC, 9)
     for name in SPEC.inputs:
         np.testing.assert_array_equal(by_row[name], by_column[name])
     assert SPEC.check(by_row, max_rows=3) == 3
@@ -61,17 +72,19 @@ def test_row_and_columnar_requests_agree():
 
 def test_bad_requests_name_the_input():
     good = {"item_id": ["i1"], "price": [1.0], "hist": [["a"]]}
-    refused(lambda: rows_from_json({"inputs": good, "instances": []}, SPEC), "exactly one")
-    refused(lambda: rows_from_json({"inputs": {**good, "colour": ["red"]}}, SPEC), "'colour'")
-    refused(lambda: rows_from_json({"instances": [{"item_id": "i1"}, {"price": 1.0}]}, SPEC), "missing")
+    refused(lambda: rows_from_json({"inputs": good, "instances": []}, SPEC, 9), "exactly one")
+    refused(lambda: rows_from_json({"inputs": {**good, "colour": ["red"]}}, SPEC, 9), "'colour'")
+    refused(lambda: rows_from_json({"instances": [{"item_id": "i1"}, {"price": 1.0}]}, SPEC, 9), "missing")
     only_two = {"inputs": {"item_id": ["i"], "price": [1.0]}}
-    refused(lambda: SPEC.check(rows_from_json(only_two, SPEC), 9), "missing input 'hist'")
-    arrays = rows_from_json({"inputs": {**good, "price": [1.0, 2.0]}}, SPEC)
+    refused(lambda: SPEC.check(rows_from_json(only_two, SPEC, 9), 9), "missing input 'hist'")
+    arrays = rows_from_json({"inputs": {**good, "price": [1.0, 2.0]}}, SPEC, 9)
     refused(lambda: SPEC.check(arrays, 9), "batch size")
     refused(
-        lambda: SPEC.check(rows_from_json({"inputs": good}, SPEC), max_rows=0), "'item_id'", "over the limit"
+        lambda: SPEC.check(rows_from_json({"inputs": good}, SPEC, 9), max_rows=0),
+        "'item_id'",
+        "over the limit",
     )
-    arrays = rows_from_json({"inputs": {**good, "hist": ["a"]}}, SPEC)
+    arrays = rows_from_json({"inputs": {**good, "hist": ["a"]}}, SPEC, 9)
     refused(lambda: SPEC.check(arrays, 9), "'hist'", "shape")
 
 

@@ -53,6 +53,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_aborts_on_error
     def Predict(self, request, context):  # noqa: N802  (the proto's method name)
         def decode(spec):
+            limits = self.service.limits  # each value takes at least a byte of a real request
+            for name, proto in request.inputs.items():  # before any tensor is made of them
+                dims = [d.size for d in proto.tensor_shape.dim]
+                spec.check_declared_shape(name, dims, limits.max_request_rows, limits.max_request_bytes)
             return {name: from_proto(name, proto, spec.dtype(name)) for name, proto in request.inputs.items()}
 
         name, version, label = _spec(request.model_spec)

@@ -65,6 +65,17 @@ class RestHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._answer(self._post)
 
+    def do_PUT(self) -> None:  # and the other methods the API has no use for: 405, as JSON
+        self._answer(self._not_allowed)
+
+    do_DELETE = do_PATCH = do_OPTIONS = do_PUT
+
+    def _not_allowed(self, *_):
+        self._discard_body()
+        raise ServingError(
+            grpc.StatusCode.UNIMPLEMENTED, f"{self.command} is not served: use GET or POST", 405
+        )
+
     def _answer(self, route) -> None:
         self.server.reading(self.connection)  # the body, if any
         try:
@@ -109,11 +120,11 @@ class RestHandler(BaseHTTPRequestHandler):
             )
         if not isinstance(body, dict):
             raise invalid("the request body must be a JSON object")
-        signature = body.get("signature_name", "")
+        signature, limits = body.get("signature_name", ""), self.service.limits
         if not isinstance(signature, str):
             raise invalid("'signature_name' must be text")
         result = self.service.predict(
-            name, version, label, signature, lambda spec: rows_from_json(body, spec)
+            name, version, label, signature, lambda spec: rows_from_json(body, spec, limits.max_request_rows)
         )
         outputs = {k: to_json(v) for k, v in result.outputs.items()}
         single = next(iter(outputs.values())) if len(outputs) == 1 else None

@@ -22,14 +22,15 @@ HTTP_STATUS = {
 class ServingError(Exception):
     """A request the server refuses or cannot answer; the server itself carries on."""
 
-    def __init__(self, code: grpc.StatusCode, message: str):
+    def __init__(self, code: grpc.StatusCode, message: str, http_status: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self._http_status = http_status  # where HTTP has a closer status than the code's (405)
 
     @property
     def http_status(self) -> int:
-        return HTTP_STATUS.get(self.code, 500)
+        return self._http_status or HTTP_STATUS.get(self.code, 500)
 
 
 def invalid(message: str) -> ServingError:

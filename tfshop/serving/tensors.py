@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,9 @@ import orjson
 import tensorflow as tf
 
 from tfshop.serving.status import invalid
+
+MAX_DEPTH = 32  # a tensor has at most this many dimensions (TensorFlow allows 254, NumPy 64)
+DTYPE_NAMES = {d.as_datatype_enum: d.name for d in tf.dtypes.__dict__.values() if isinstance(d, tf.DType)}
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,20 @@ class SignatureSpec:
         if name not in self.inputs:
             raise invalid(f"signature {self.name!r} has no input {name!r} (inputs: {', '.join(self.inputs)})")
         return self.inputs[name].dtype
+
+    def check_declared_shape(self, name: str, dims: list[int], max_rows: int, max_values: int) -> None:
+        """Refuses a shape a request declares (a ``TensorProto``'s, which may ask for 2^40 copies of
+        one value) that does not fit the input, the row limit or ``max_values`` values, before
+        any memory is spent."""
+        spec = self.inputs.get(name)
+        if spec is None:
+            self.dtype(name)  # names the unknown input
+        if any(d < 0 for d in dims) or not spec.shape.is_compatible_with(dims):
+            raise invalid(f"input {name!r}: shape {dims} does not fit {spec.shape}")
+        if dims and dims[0] > max_rows:
+            raise invalid(f"input {name!r}: batch of {dims[0]} rows is over the limit of {max_rows}")
+        if math.prod(dims) > max_values:
+            raise invalid(f"input {name!r}: shape {dims} asks for more values than the request may hold")
 
     def check(self, arrays: dict[str, np.ndarray], max_rows: int) -> int:
         """Checks names, shapes and batch sizes; returns the number of rows."""
@@ -69,9 +87,17 @@ class SignatureSpec:
 def from_json(name: str, value: Any, dtype: tf.DType) -> np.ndarray:
     """A JSON value (nested lists of scalars) as an array of ``dtype``."""
     array = _whole_array(value, dtype)
-    if array is not None:
-        return array
+    if array is None:
+        array = _leaf_by_leaf(name, value, dtype)
+    if dtype.is_floating and np.isinf(array).any():  # NaN stays: the model reads it as missing
+        raise invalid(f"input {name!r}: an infinite value (or a number beyond {dtype.name})")
+    return array
+
+
+def _leaf_by_leaf(name: str, value: Any, dtype: tf.DType) -> np.ndarray:
     shape = _shape(name, value)
+    if len(shape) > MAX_DEPTH:
+        raise invalid(f"input {name!r}: lists nested {len(shape)} deep (at most {MAX_DEPTH})")
     leaves = [_leaf(name, v, dtype) for v in _flatten(value)]
     if dtype == tf.string:
         array = np.empty(len(leaves), dtype=object)
@@ -93,7 +119,9 @@ def _whole_array(value: Any, dtype: tf.DType) -> np.ndarray | None:
     """
     try:
         array = np.array(value)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, RecursionError):
+        return None
+    if array.ndim > MAX_DEPTH:
         return None
     kind = array.dtype.kind
     if dtype == tf.string:
@@ -112,7 +140,7 @@ def _whole_array(value: Any, dtype: tf.DType) -> np.ndarray | None:
 def from_proto(name: str, proto, dtype: tf.DType) -> np.ndarray:
     """A ``TensorProto`` as an array, refused unless it has exactly ``dtype``."""
     if proto.dtype != dtype.as_datatype_enum:
-        got = tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else "no dtype"
+        got = DTYPE_NAMES.get(proto.dtype, f"dtype {proto.dtype} (unknown)") if proto.dtype else "no dtype"
         raise invalid(f"input {name!r}: {got} given, the signature takes {dtype.name}")
     try:
         return tf.make_ndarray(proto)
@@ -155,8 +183,9 @@ def loads(raw: bytes) -> Any:
         return json.loads(raw)
 
 
-def rows_from_json(body: dict, spec: SignatureSpec) -> dict[str, np.ndarray]:
-    """The ``instances`` (row) or ``inputs`` (columnar) part of a predict request as arrays."""
+def rows_from_json(body: dict, spec: SignatureSpec, max_rows: int) -> dict[str, np.ndarray]:
+    """The ``instances`` (row) or ``inputs`` (columnar) part of a predict request as arrays; more
+    than ``max_rows`` rows are refused before any is converted."""
     has_rows, has_columns = "instances" in body, "inputs" in body
     if has_rows == has_columns:
         raise invalid("the request needs exactly one of 'instances' (row format) or 'inputs' (columnar)")
@@ -171,6 +200,7 @@ def rows_from_json(body: dict, spec: SignatureSpec) -> dict[str, np.ndarray]:
         instances = body["instances"]
         if not isinstance(instances, list):
             raise invalid("'instances' must be a list with one entry per example")
+        _check_rows("instances", instances, max_rows)
         if single and not all(isinstance(row, dict) and single in row for row in instances):
             instances = [{single: row} for row in instances]
         if not all(isinstance(row, dict) for row in instances):
@@ -180,13 +210,22 @@ def rows_from_json(body: dict, spec: SignatureSpec) -> dict[str, np.ndarray]:
         if missing:
             raise invalid(f"input {missing[0]!r} is missing from some instances")
         columns = {n: [row[n] for row in instances] for n in names}
+    for name, value in columns.items():
+        _check_rows(name, value, max_rows)
     return {name: from_json(name, value, spec.dtype(name)) for name, value in columns.items()}
 
 
-def _shape(name: str, value: Any) -> list[int]:
+def _check_rows(name: str, value: Any, max_rows: int) -> None:
+    if isinstance(value, list) and len(value) > max_rows:
+        raise invalid(f"input {name!r}: batch of {len(value)} rows is over the limit of {max_rows}")
+
+
+def _shape(name: str, value: Any, depth: int = 0) -> list[int]:
     if not isinstance(value, list):
         return []
-    shapes = [_shape(name, v) for v in value]
+    if depth > MAX_DEPTH:
+        raise invalid(f"input {name!r}: lists nested over {MAX_DEPTH} deep")
+    shapes = [_shape(name, v, depth + 1) for v in value]
     if any(s != shapes[0] for s in shapes[1:]):
         raise invalid(f"input {name!r}: ragged lists; every row needs the same length")
     return [len(value), *(shapes[0] if shapes else [])]
