@@ -43,6 +43,7 @@ def test_simulate_prepare_inspect(tmp_path, capsys):
         (["simulate", "--out", "{tmp}/file/s"], "Not a directory"),
         (["pipeline", "--config", "{tmp}/under_a_file.yaml"], "Not a directory"),
         (["ingest", "--format", "sequences", "{tmp}/latin1.yaml", "--out", "{tmp}/s"], "not UTF-8 text"),
+        (["serve", "--model_base_path", "{tmp}/models"], "/models is not a folder"),
         (
             [
                 "serve",

@@ -83,11 +83,18 @@ class ModelServer:
 
 
 def sources_from_flags(model_name: str, model_base_path: str | None, model_config_file: str | None):
+    """The models to serve; a base path that is not a folder is an error (the server would start
+    and answer every request with 503)."""
     if bool(model_base_path) == bool(model_config_file):
         raise ConfigError("give exactly one of --model_base_path or --model_config_file")
     if model_config_file:
-        return read_model_config(model_config_file)
-    return [ModelSource(model_name, Path(model_base_path).resolve())]
+        sources = read_model_config(model_config_file)
+    else:
+        sources = [ModelSource(model_name, Path(model_base_path).resolve())]
+    for source in sources:
+        if not source.base_path.is_dir():
+            raise ConfigError(f"model {source.name!r}: base path {source.base_path} is not a folder")
+    return sources
 
 
 def serve(args) -> None:
