@@ -4,7 +4,8 @@ Each model has a base path holding integer version directories (TF Serving's lay
 lists them, loads the versions the policy wants (``latest`` N, ``all``, ``specific``), replays
 each one's warm-up requests and only then serves it; versions the policy no longer wants are
 unloaded. A version that fails to load or warm up is reported (state ``END`` with its error)
-and skipped until its directory changes, so the versions already serving carry on. Requests
+and tried again when its directory changes or after a backoff (1, 2, 4 ... 60 s: a copy may
+still be under way), while the versions already serving carry on. Requests
 hold the version they resolved, so unloading never cuts one short.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from tfshop.serving.tensors import SignatureSpec, from_proto
 log = logging.getLogger(__name__)
 Arrays = dict[str, np.ndarray]
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+RETRY_MAX_SECONDS = 60.0  # a version that failed to load is tried again, waiting up to this long
 
 
 @dataclass
@@ -150,6 +153,8 @@ class VersionState:
     state: str  # LOADING | AVAILABLE | END
     error: str = ""
     stamp: float = 0.0  # directory mtime when it failed
+    attempts: int = 0  # failed loads in a row
+    retry_at: float = 0.0  # monotonic time of the next try of a failed version
 
 
 class ModelManager:
@@ -199,7 +204,8 @@ class ModelManager:
             if not (path.name.isdigit() and path.is_dir()):
                 continue
             failed = self._states[source.name].get(int(path.name))
-            if failed and failed.error and failed.stamp == path.stat().st_mtime:
+            waiting = failed and failed.error and time.monotonic() < failed.retry_at
+            if waiting and failed.stamp == path.stat().st_mtime:  # a changed folder is tried at once
                 continue
             versions.append(int(path.name))
         return sorted(versions)
@@ -207,6 +213,10 @@ class ModelManager:
     def _load(self, source: ModelSource, version: int) -> None:
         path = source.base_path / str(version)
         stamp = path.stat().st_mtime
+        before = self._states[source.name].get(version)
+        attempts = before.attempts if before and before.error else 0
+        if attempts:
+            log.info("model %s: version %d, load attempt %d", source.name, version, attempts + 1)
         with self._lock:
             self._states[source.name][version] = VersionState("LOADING")
         try:
@@ -214,8 +224,12 @@ class ModelManager:
             warmed = model.warm_up()
         except Exception as err:  # noqa: BLE001  (a broken version is reported, the server carries on)
             message = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}"
-            log.error("model %s: version %d not loaded: %s", source.name, version, message)
-            self._states[source.name][version] = VersionState("END", message, stamp)
+            wait = min(RETRY_MAX_SECONDS, 2.0**attempts)  # 1, 2, 4 ... s: a copy still under way
+            log.error(
+                "model %s: version %d not loaded (retry in %gs): %s", source.name, version, wait, message
+            )
+            failed = VersionState("END", message, stamp, attempts + 1, time.monotonic() + wait)
+            self._states[source.name][version] = failed
             return
         with self._lock:
             self._loaded[source.name][version] = model
