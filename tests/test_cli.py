@@ -1,5 +1,7 @@
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -178,3 +180,29 @@ def test_a_share_or_limit_out_of_range_is_named(capsys, tmp_path):
     assert "argument --max-bad-share: invalid share value: '2'" in capsys.readouterr().err
     assert main(["serve", "--model_base_path", str(tmp_path), "--max_connections", "0"]) == 2
     assert capsys.readouterr().err.strip() == "tfshop: error: --max_connections: must be positive, got 0"
+
+
+def test_overwrite_replaces_only_what_tfshop_wrote_and_stale_temporaries_go(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    code, _, err = run(capsys, "simulate", "--out", str(mine), "--overwrite", "--events", "2000")
+    assert code == 2 and "mine: not a shop directory (no shop.json); not replaced" in err
+    assert (mine / "thesis.txt").read_text() == "years of work"
+    stale = tmp_path / ".shop.tmp-deadbeef"
+    stale.mkdir()
+    assert run(capsys, "simulate", "--out", str(tmp_path / "shop"), "--events", "2000")[0] == 0
+    assert not stale.exists() and (tmp_path / "shop" / "shop.json").is_file()
+
+
+def test_sigterm_removes_the_output_under_construction(tmp_path):
+    out = tmp_path / "shop"
+    command = [sys.executable, "-m", "tfshop.cli", "simulate", "--out", str(out), "--events", "3000000"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".shop.tmp-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(tmp_path.glob(".shop.tmp-*")), "the run never started writing"
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not list(tmp_path.glob(".shop.tmp-*")) and not out.exists()

@@ -222,6 +222,7 @@ def test_failures_leave_nothing_half_written(tmp_path):
     out = tmp_path / "dataset"
     out.mkdir()
     (out / "keep.txt").write_text("old")
+    (out / "schema.json").write_text("{}")  # a dataset prepare wrote: --overwrite may replace it
     with pytest.raises(DataError, match="already exists"):
         prepare(tmp_path / "shop", out)
     with pytest.raises(DataError, match="no valid events"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +20,7 @@ import pyarrow.parquet as pq
 
 from tfshop.data.records import write_records, write_shard_manifest
 from tfshop.data.schema import Schema
-from tfshop.data.tables import SPLITS, replace_dir
-from tfshop.errors import DataError
+from tfshop.data.tables import SPLITS, claim_output, replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +55,7 @@ class DatasetWriter:
 
     def __init__(self, out: str | Path, overwrite: bool = False, **report_counts) -> None:
         self.out = Path(out)
-        if self.out.exists() and not overwrite:
-            raise DataError(f"{self.out}: already exists (pass --overwrite to replace it)")
-        self.folder = self.out.parent / f".{self.out.name}.tmp-{uuid.uuid4().hex[:8]}"
+        self.folder = claim_output(self.out, overwrite, "schema.json", "dataset directory")
         self.report = Report(**report_counts)
         self._quarantine_parts = 0
 

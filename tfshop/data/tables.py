@@ -16,6 +16,7 @@ ground-truth probabilities.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tfshop.errors import DataError
+
+log = logging.getLogger(__name__)
 
 BEHAVIORS = ("impression", "click", "cart", "fav", "purchase")
 SPLITS = ("train", "valid", "test")
@@ -157,9 +160,7 @@ class ShopWriter:
 
     def __init__(self, path: str | Path, overwrite: bool = False, max_bad_share: float = 0.01):
         self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise DataError(f"{self.path}: already exists (pass --overwrite to replace it)")
-        self.tmp = self.path.parent / f".{self.path.name}.tmp-{uuid.uuid4().hex[:8]}"
+        self.tmp = claim_output(self.path, overwrite, "shop.json", "shop directory")
         self.counts = {"events": 0, "items": 0, "users": 0, "malformed_lines": 0}
         self.malformed = MalformedLines(max_bad_share)
         self._parts = 0
@@ -216,6 +217,21 @@ def _arrow_table(df: pd.DataFrame) -> pa.Table:
         mixed = df.select_dtypes(include="object").columns
         as_text = {c: df[c].map(lambda v: v if v is None or isinstance(v, str) else str(v)) for c in mixed}
         return pa.Table.from_pandas(df.assign(**as_text), preserve_index=False)
+
+
+def claim_output(path: Path, overwrite: bool, marker: str, what: str) -> Path:
+    """The hidden temporary sibling in which to build ``path``, which ``replace_dir`` later moves
+    into place. An existing ``path`` is replaced only with ``overwrite``, and only if tfshop wrote
+    it (it holds ``marker``); temporaries of the same output that a killed run left are removed."""
+    if path.exists():
+        if not overwrite:
+            raise DataError(f"{path}: already exists (pass --overwrite to replace it)")
+        if not (path / marker).is_file():
+            raise DataError(f"{path}: not a {what} (no {marker}); not replaced, even with --overwrite")
+    for stale in path.parent.glob(f".{path.name}.tmp-*") if path.parent.is_dir() else ():
+        log.warning("removing %s, left by an interrupted run", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+    return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
 
 
 def replace_dir(src: Path, dst: Path) -> None:
