@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
+from tensorflow_serving.apis.prediction_log_pb2 import PredictionLog
 
 from tfshop.data.catalogue import catalogue_inputs, read_catalogue
 from tfshop.data.schema import Schema
@@ -95,8 +96,13 @@ def test_retrieve_signature_returns_the_towers_top_k(small_dataset, tmp_path, tr
     assert "hist_item_ids" in query_names and "position" not in query_names
     assert {"item_id", "title", "price"} <= set(item_names) and "user_id" not in item_names
     index = RetrievalIndex(model, schema, catalogue, query_names, item_names, k=5)
-    path = export(model, schema, tmp_path / "saved_models", "shop", index=index)
     inputs = sample_inputs(small_dataset, model.input_names, "test", 4)
+    path = export(model, schema, tmp_path / "saved_models", "shop", index=index, warmup=inputs)
+    warmed = [
+        PredictionLog.FromString(r.numpy()).predict_log.request.model_spec.signature_name
+        for r in tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests"))
+    ]
+    assert warmed == ["serving_default", "retrieve"]  # no signature's first request pays its loading
     requests = {n: inputs[n] for n in query_names}
     requests["hist_item_ids"][0] = b""  # a user with no history yet
     served = score_in_fresh_process(path, requests, signature="retrieve")

@@ -171,7 +171,11 @@ def export(
         (tmp / "assets.extra").mkdir()
         schema.save(tmp / "assets.extra" / "schema.json")
         if warmup is not None:
-            write_warmup_requests(tmp / "assets.extra" / "tf_serving_warmup_requests", name, warmup)
+            inputs = {
+                key: [t.name for t in tf.nest.flatten(f.structured_input_signature)]
+                for key, f in signatures.items()
+            }
+            write_warmup_requests(tmp / "assets.extra" / "tf_serving_warmup_requests", name, warmup, inputs)
         check_contract(tmp)
         replace_dir(tmp, target)
     except BaseException:
@@ -181,22 +185,33 @@ def export(
     return target
 
 
-def write_warmup_requests(path: Path, model_name: str, rows: dict[str, np.ndarray], batch: int = 8) -> int:
-    """TF Serving warm-up: ``PredictionLog`` records of ``serving_default`` requests over ``rows``."""
+def write_warmup_requests(
+    path: Path,
+    model_name: str,
+    rows: dict[str, np.ndarray],
+    signatures: dict[str, list[str]] | None = None,
+    batch: int = 8,
+) -> int:
+    """TF Serving warm-up: ``PredictionLog`` records of requests over ``rows``, for each signature
+    whose inputs (``signatures``: name → input names; default ``serving_default`` with all of
+    ``rows``) the rows hold, so that no signature's first request pays for its loading."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+    signatures = signatures or {"serving_default": list(rows)}
     total = len(next(iter(rows.values())))
     count = 0
     with tf.io.TFRecordWriter(str(path)) as writer:
-        for start in range(0, total, batch):
-            request = predict_pb2.PredictRequest(
-                model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default")
-            )
-            for key, values in rows.items():
-                request.inputs[key].CopyFrom(tf.make_tensor_proto(values[start : start + batch]))
-            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
-            writer.write(log.SerializeToString())
-            count += 1
+        for signature, names in signatures.items():
+            if not set(names) <= set(rows):
+                continue
+            for start in range(0, total, batch):
+                spec = model_pb2.ModelSpec(name=model_name, signature_name=signature)
+                request = predict_pb2.PredictRequest(model_spec=spec)
+                for key in names:
+                    request.inputs[key].CopyFrom(tf.make_tensor_proto(rows[key][start : start + batch]))
+                predict = prediction_log_pb2.PredictLog(request=request)
+                writer.write(prediction_log_pb2.PredictionLog(predict_log=predict).SerializeToString())
+                count += 1
     return count
 
 
