@@ -78,6 +78,10 @@ class RestHandler(BaseHTTPRequestHandler):
 
     def _answer(self, route) -> None:
         self.server.reading(self.connection)  # the body, if any
+        with self.server.in_flight():
+            self._respond(route)
+
+    def _respond(self, route) -> None:
         try:
             status, body = route(*self._parse_url())
         except ServingError as err:
@@ -182,7 +186,7 @@ class RestServer(ThreadingHTTPServer):
     def __init__(self, address, handler, limits: Limits):
         self.limits = limits
         self._deadlines: dict[socket.socket, float | None] = {}  # None: not waiting on the client
-        self._lock, self._closed = threading.Lock(), threading.Event()
+        self._lock, self._closed, self._busy = threading.Lock(), threading.Event(), 0
         super().__init__(address, handler)  # closes the server itself if it cannot bind
         threading.Thread(target=self._cut_slow_clients, name="rest-timeouts", daemon=True).start()
 
@@ -195,6 +199,24 @@ class RestServer(ThreadingHTTPServer):
             self._refuse(request)
         else:
             super().process_request(request, client_address)
+
+    @contextlib.contextmanager
+    def in_flight(self):
+        """Counts a request from its head to its last byte out, for ``drain``."""
+        with self._lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def drain(self, grace_seconds: float) -> int:
+        """Waits up to ``grace_seconds`` for the requests in flight; returns how many are left."""
+        deadline = time.monotonic() + grace_seconds
+        while self._busy and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self._busy
 
     def reading(self, connection: socket.socket, waiting: bool = True) -> None:
         """Starts (or, with ``waiting=False``, stops) the clock on ``connection``'s client."""

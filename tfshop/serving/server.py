@@ -69,10 +69,16 @@ class ModelServer:
         log.info("serving REST on %s, gRPC on %s", self.rest_url, self.grpc_target)
         return self
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = 5.0) -> None:
+        """Stops accepting, lets the requests in flight finish (up to ``grace_seconds``), then
+        closes: what ``docker stop`` and Kubernetes expect of SIGTERM."""
         self._rest.shutdown()
+        grpc_stopped = self._grpc.stop(grace=grace_seconds)
+        left = self._rest.drain(grace_seconds)
+        if left:
+            log.warning("stopping with %d REST requests unfinished after %gs", left, grace_seconds)
         self._rest.server_close()
-        self._grpc.stop(grace=5).wait()
+        grpc_stopped.wait()
         self.manager.stop()
 
     def __enter__(self) -> ModelServer:
