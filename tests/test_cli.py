@@ -180,6 +180,10 @@ def test_a_share_or_limit_out_of_range_is_named(capsys, tmp_path):
     assert "argument --max-bad-share: invalid share value: '2'" in capsys.readouterr().err
     assert main(["serve", "--model_base_path", str(tmp_path), "--max_connections", "0"]) == 2
     assert capsys.readouterr().err.strip() == "tfshop: error: --max_connections: must be positive, got 0"
+    assert main(["serve", "--model_base_path", str(tmp_path), "--shutdown_grace_seconds", "-1"]) == 2
+    assert (
+        capsys.readouterr().err.strip() == "tfshop: error: --shutdown_grace_seconds: must be >= 0, got -1.0"
+    )
 
 
 def test_overwrite_replaces_only_what_tfshop_wrote_and_stale_temporaries_go(tmp_path, capsys):

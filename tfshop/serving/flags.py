@@ -29,6 +29,12 @@ def add_serve_flags(parser) -> None:
         help="open REST connections; more get 503",
     )
     parser.add_argument(
+        "--shutdown_grace_seconds",
+        type=float,
+        default=5.0,
+        help="on SIGTERM: most seconds to let requests in flight finish",
+    )
+    parser.add_argument(
         "--read_timeout_seconds",
         type=float,
         default=Limits.read_timeout_seconds,

@@ -37,10 +37,11 @@ class ModelServer:
         batching: BatchingOptions | None = None,
         limits: Limits | None = None,
         poll_seconds: float = 1.0,
+        grace_seconds: float = 5.0,
     ):
         self.manager = ModelManager(sources, batching)
         self.service = Service(self.manager, limits or Limits())
-        self.host, self.poll_seconds = host, poll_seconds
+        self.host, self.poll_seconds, self.grace_seconds = host, poll_seconds, grace_seconds
         try:
             self._rest = make_rest_server(self.service, host, rest_port)
         except OSError as err:  # in use, not this machine's address, an unknown host name
@@ -69,9 +70,10 @@ class ModelServer:
         log.info("serving REST on %s, gRPC on %s", self.rest_url, self.grpc_target)
         return self
 
-    def stop(self, grace_seconds: float = 5.0) -> None:
+    def stop(self) -> None:
         """Stops accepting, lets the requests in flight finish (up to ``grace_seconds``), then
         closes: what ``docker stop`` and Kubernetes expect of SIGTERM."""
+        grace_seconds = self.grace_seconds
         self._rest.shutdown()
         grpc_stopped = self._grpc.stop(grace=grace_seconds)
         left = self._rest.drain(grace_seconds)
@@ -125,6 +127,8 @@ def serve(args) -> None:
         limits.validate()
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if args.shutdown_grace_seconds < 0:
+        raise ConfigError(f"--shutdown_grace_seconds: must be >= 0, got {args.shutdown_grace_seconds}")
     server = ModelServer(
         sources_from_flags(args.model_name, args.model_base_path, args.model_config_file),
         host=args.host,
@@ -133,6 +137,7 @@ def serve(args) -> None:
         batching=batching,
         limits=limits,
         poll_seconds=args.file_system_poll_wait_seconds,
+        grace_seconds=args.shutdown_grace_seconds,
     )
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
