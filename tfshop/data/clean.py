@@ -38,9 +38,10 @@ def clear_out_of_range(table: pd.DataFrame, max_abs: float, skip: tuple[str, ...
     for column in table.columns:
         if column in skip or not pd.api.types.is_numeric_dtype(table[column]):
             continue
-        bad = out_of_range(table[column].astype("float64"), max_abs)
+        values = table[column].astype("float64")
+        bad = out_of_range(values, max_abs)
         if bad.any():
-            table[column] = table[column].astype("float64").mask(bad)
+            table[column] = values.mask(bad)
             cleared[column] = int(bad.sum())
     return cleared
 

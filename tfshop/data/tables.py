@@ -135,9 +135,11 @@ class MalformedLines:
         reason = f"expected {expected} fields, saw {actual}"
         self.rows.append({"file": str(path), "line": line, "text": text, "reason": reason})
 
-    def check(self, path: Path, lines: int) -> None:
-        """Raises when more than ``max_share`` of ``path``'s ``lines`` were malformed."""
+    def check(self, path: Path, kept: int) -> None:
+        """Raises when more than ``max_share`` of ``path``'s lines (``kept`` good ones and the
+        malformed ones) were malformed."""
         bad = [r for r in self.rows if r["file"] == str(path)]
+        lines = kept + len(bad)
         if bad and len(bad) > self.max_share * lines:
             first = bad[0]
             raise DataError(

@@ -189,15 +189,14 @@ def write_warmup_requests(
     path: Path,
     model_name: str,
     rows: dict[str, np.ndarray],
-    signatures: dict[str, list[str]] | None = None,
+    signatures: dict[str, list[str]],
     batch: int = 8,
 ) -> int:
     """TF Serving warm-up: ``PredictionLog`` records of requests over ``rows``, for each signature
-    whose inputs (``signatures``: name → input names; default ``serving_default`` with all of
-    ``rows``) the rows hold, so that no signature's first request pays for its loading."""
+    (``signatures``: name → input names) whose inputs the rows hold, so that no signature's first
+    request pays for its loading."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-    signatures = signatures or {"serving_default": list(rows)}
     total = len(next(iter(rows.values())))
     count = 0
     with tf.io.TFRecordWriter(str(path)) as writer:

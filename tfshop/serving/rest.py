@@ -178,9 +178,9 @@ class RestServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
     _BUSY_BODY = b'{"error": "the server is busy: too many open connections"}'
-    _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n%s\r\n%s" % (
-        b"Content-Length: %d\r\nConnection: close\r\n" % len(_BUSY_BODY),
-        _BUSY_BODY,
+    _BUSY = (
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
     )
 
     def __init__(self, address, handler, limits: Limits):
@@ -251,13 +251,11 @@ class RestServer(ThreadingHTTPServer):
                     connection.shutdown(socket.SHUT_RDWR)
 
     def _refuse(self, request: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):
             request.settimeout(1.0)
             request.sendall(self._BUSY)
             request.setblocking(False)
             request.recv(1 << 16)  # what the client already sent: closing on unread bytes resets
-        except OSError:
-            pass
         super().shutdown_request(request)
 
 

@@ -73,12 +73,11 @@ class ModelServer:
     def stop(self) -> None:
         """Stops accepting, lets the requests in flight finish (up to ``grace_seconds``), then
         closes: what ``docker stop`` and Kubernetes expect of SIGTERM."""
-        grace_seconds = self.grace_seconds
         self._rest.shutdown()
-        grpc_stopped = self._grpc.stop(grace=grace_seconds)
-        left = self._rest.drain(grace_seconds)
+        grpc_stopped = self._grpc.stop(grace=self.grace_seconds)
+        left = self._rest.drain(self.grace_seconds)
         if left:
-            log.warning("stopping with %d REST requests unfinished after %gs", left, grace_seconds)
+            log.warning("stopping with %d REST requests unfinished after %gs", left, self.grace_seconds)
         self._rest.server_close()
         grpc_stopped.wait()
         self.manager.stop()

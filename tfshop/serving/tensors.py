@@ -96,8 +96,6 @@ def from_json(name: str, value: Any, dtype: tf.DType) -> np.ndarray:
 
 def _leaf_by_leaf(name: str, value: Any, dtype: tf.DType) -> np.ndarray:
     shape = _shape(name, value)
-    if len(shape) > MAX_DEPTH:
-        raise invalid(f"input {name!r}: lists nested {len(shape)} deep (at most {MAX_DEPTH})")
     leaves = [_leaf(name, v, dtype) for v in _flatten(value)]
     if dtype == tf.string:
         array = np.empty(len(leaves), dtype=object)
@@ -196,6 +194,8 @@ def rows_from_json(body: dict, spec: SignatureSpec, max_rows: int) -> dict[str, 
             columns = {single: columns}
         elif not isinstance(columns, dict):
             raise invalid("'inputs' must name each input: the signature takes several")
+        for name, value in columns.items():
+            _check_rows(name, value, max_rows)
     else:
         instances = body["instances"]
         if not isinstance(instances, list):
@@ -210,8 +210,6 @@ def rows_from_json(body: dict, spec: SignatureSpec, max_rows: int) -> dict[str, 
         if missing:
             raise invalid(f"input {missing[0]!r} is missing from some instances")
         columns = {n: [row[n] for row in instances] for n in names}
-    for name, value in columns.items():
-        _check_rows(name, value, max_rows)
     return {name: from_json(name, value, spec.dtype(name)) for name, value in columns.items()}
 
 
@@ -223,7 +221,7 @@ def _check_rows(name: str, value: Any, max_rows: int) -> None:
 def _shape(name: str, value: Any, depth: int = 0) -> list[int]:
     if not isinstance(value, list):
         return []
-    if depth > MAX_DEPTH:
+    if depth >= MAX_DEPTH:
         raise invalid(f"input {name!r}: lists nested over {MAX_DEPTH} deep")
     shapes = [_shape(name, v, depth + 1) for v in value]
     if any(s != shapes[0] for s in shapes[1:]):

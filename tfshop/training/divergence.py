@@ -35,17 +35,21 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 class StopOnNonFiniteBatchLoss(StopOnNonFiniteLoss):
-    """The same check after every batch, naming it."""
+    """The same check after every batch, naming it. Each batch reads one number, the total loss
+    (a non-finite output loss makes it non-finite too); the outputs are looked at only then."""
 
     def __init__(self) -> None:
         super().__init__()
         self.epoch = 0
+        self._supports_tf_logs = True  # Keras need not copy every batch's logs out of the graph
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, f"epoch {self.epoch + 1}, batch {batch + 1}")
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._check(logs, f"epoch {self.epoch + 1}, batch {batch + 1}")
 
 
 def non_finite_loss_guard(strategy: str) -> StopOnNonFiniteLoss:

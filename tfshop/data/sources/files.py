@@ -43,7 +43,7 @@ def read_csv_chunks(
     of fields is an error naming it.
     """
     path = existing_file(path)
-    lines = 0
+    kept = 0
 
     def on_bad_line(row) -> str:
         if malformed is None:
@@ -71,21 +71,19 @@ def read_csv_chunks(
                 quoted_strings_can_be_null=False,
             ),
         )
-        batches, rows = [], 0
+        batches = []
         for batch in reader:
             batches.append(batch)
-            rows += batch.num_rows
-            if rows >= chunk_rows:
-                lines += rows
+            kept += batch.num_rows
+            if sum(b.num_rows for b in batches) >= chunk_rows:
                 yield pa.Table.from_batches(batches).to_pandas()
-                batches, rows = [], 0
-        lines += rows
+                batches = []
         if batches:
             yield pa.Table.from_batches(batches).to_pandas()
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
         raise DataError(f"{path}: cannot parse as CSV: {str(err).splitlines()[0]}") from None
     if malformed is not None:
-        malformed.check(path, lines + sum(r["file"] == str(path) for r in malformed.rows))
+        malformed.check(path, kept)
 
 
 def _header(path: Path, sep: str, encoding: str) -> list[str]:
