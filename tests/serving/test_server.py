@@ -318,19 +318,20 @@ def test_a_version_seen_half_copied_is_loaded_once_complete(exported, tmp_path):
 
 
 def test_sigterm_lets_requests_in_flight_finish(exported, tmp_path):
-    """A request waiting 1.5 s in the batching queue when SIGTERM arrives still gets its answer."""
+    """A request waiting 3 s in the batching queue when SIGTERM arrives still gets its answer."""
     model_dir, _, inputs = exported
     parameters = tmp_path / "batching.txt"
-    parameters.write_text("batch_timeout_micros { value: 1500000 }\nmax_batch_size { value: 1024 }\n")
+    parameters.write_text("batch_timeout_micros { value: 3000000 }\nmax_batch_size { value: 1024 }\n")
     flags = ["--enable_batching", "--batching_parameters_file", str(parameters)]
     with server_process(model_dir, "shop", tmp_path / "server.log", *flags) as (rest_url, _):
         client = connect(rest_url, "shop")
         client.wait_until_available()
+        client.predict(inputs)  # metadata cached: the request below is one POST
         (server,) = [p for p in psutil.Process().children() if "serve" in " ".join(p.cmdline())]
         answers = []
         request = threading.Thread(target=lambda: answers.append(client.predict(inputs)))
         request.start()
-        time.sleep(0.4)
+        time.sleep(1.0)
         server.send_signal(signal.SIGTERM)
         request.join(timeout=30)
         client.close()

@@ -114,8 +114,8 @@ class RestClient(Client):
             "signature_name": signature_name,
             "inputs": {k: to_json(v) for k, v in inputs.items()},
         }
+        dtypes = self._dtypes(url, signature_name)  # first, so a received answer is never lost after it
         outputs = self._call("POST", f"{url}:predict", body)["outputs"]
-        dtypes = self._dtypes(url, signature_name)
         if not isinstance(outputs, dict):
             outputs = {next(iter(dtypes)): outputs}
         return {k: _array(v, dtypes.get(k)) for k, v in outputs.items()}
