@@ -39,6 +39,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "pytest-xdist>=3.5", "ruff>=0.6"],
+        # benchmarks only: the peers compared side by side, and the profiler's trace converter
+        "bench": ["deepctr==0.9.4", "scikit-learn>=1.3", "tensorboard-plugin-profile>=2.19"],
     },
     entry_points={"console_scripts": ["tfshop=tfshop.cli:main"]},
 )

@@ -35,21 +35,25 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
 
 class StopOnNonFiniteBatchLoss(StopOnNonFiniteLoss):
-    """The same check after every batch, naming it. Each batch reads one number, the total loss
-    (a non-finite output loss makes it non-finite too); the outputs are looked at only then."""
+    """The same check after every call into the graph (one batch, or ``steps_per_execution``),
+    naming the batches. Each call reads one number, the total loss (a non-finite output loss makes
+    it non-finite too); the outputs are looked at only then."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.epoch = 0
+        self.epoch, self.checked = 0, 0
         self._supports_tf_logs = True  # Keras need not copy every batch's logs out of the graph
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
+        self.epoch, self.checked = epoch, 0
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self._check(logs, f"epoch {self.epoch + 1}, batch {batch + 1}")
+            first, last = self.checked + 1, batch + 1
+            batches = f"batch {last}" if first == last else f"batches {first}-{last}"
+            self._check(logs, f"epoch {self.epoch + 1}, {batches}")
+        self.checked = batch + 1
 
 
 def non_finite_loss_guard(strategy: str) -> StopOnNonFiniteLoss:

@@ -70,6 +70,10 @@ class Targets:
             w["ctcvr"] = tf.ones_like(y["ctcvr"])
         return {name: features[name] for name in self.inputs}, y, {k: _per_space(v) for k, v in w.items()}
 
+    def columns(self) -> set[str]:
+        """The features and labels a batch needs: the model's inputs and every label."""
+        return set(self.inputs) | set(self.labels) | {t.label for t in self.tasks}
+
     def output_types(self) -> dict[str, TaskType]:
         """Each output's (and the retrieval task's) type; ESMM's ``ctcvr`` is binary."""
         types = {t.name: task_type(t.type) for t in self.tasks}

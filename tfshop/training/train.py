@@ -28,7 +28,7 @@ from tfshop.training.cluster import is_chief, make_strategy
 from tfshop.training.config import TrainConfig
 from tfshop.training.divergence import non_finite_loss_guard
 from tfshop.training.inputs import TrainingInputs, batches
-from tfshop.training.optimizers import TwoSpeedAdam
+from tfshop.training.optimizers import LazyAdam, TwoSpeedAdam
 from tfshop.training.projector import write_item_projector
 from tfshop.training.targets import Targets
 from tfshop.training.uncertainty import UncertaintyWeighted
@@ -64,15 +64,20 @@ def train(
             warm_start(model, config.warm_start)
         trainer.compile(
             optimizer=_optimizer(model, model_config, _learning_rate(config, steps)),
+            steps_per_execution=config.steps_per_call,
             **targets.compile_args(),
         )
     inputs = TrainingInputs(data_dir, schema, targets, config, strategy)
     monitor = config.monitor or _default_monitor(targets)
     started = time.time()
     with naming_corrupt_shards(data_dir):
+        training_data, validation_data = inputs.train(), inputs.valid()
+        if config.strategy != "parameter_server":
+            with strategy.scope():
+                _create_step_variables(trainer, validation_data)
         history = trainer.fit(
-            inputs.train(),
-            validation_data=inputs.valid(),
+            training_data,
+            validation_data=validation_data,
             epochs=config.epochs,
             steps_per_epoch=steps if inputs.repeats else None,
             validation_steps=inputs.validation_steps,
@@ -105,6 +110,16 @@ def _build(data_dir, schema, targets, model_config, config) -> tuple[keras.Model
     return model, trained
 
 
+def _create_step_variables(trainer: keras.Model, dataset) -> None:
+    """Creates the optimizer's slots and the loss and metric trackers before ``fit``, which
+    otherwise traces its training step twice: once to create them, once to run."""
+    trainer.optimizer.build(trainer.trainable_variables)
+    features, targets, _ = next(iter(dataset.take(1)))
+    predictions = trainer(features, training=False)
+    trainer.compiled_loss.build(predictions)
+    trainer.compiled_metrics.build(predictions, targets)
+
+
 def _learning_rate(config: TrainConfig, steps_per_epoch: int):
     if config.schedule == "constant":
         return config.learning_rate
@@ -122,7 +137,7 @@ def _optimizer(model: keras.Model, model_config: ModelConfig, learning_rate) -> 
         for weight in layer.trainable_weights
     ]
     if not pretrained:
-        return keras.optimizers.Adam(learning_rate)
+        return LazyAdam(learning_rate)
     log.info("fine-tuning %d pretrained text-encoder weights", len(pretrained))
     return TwoSpeedAdam(learning_rate, pretrained, model_config.text.learning_rate_scale)
 
@@ -138,9 +153,9 @@ def _default_monitor(targets: Targets) -> str:
 
 def _callbacks(out: Path, monitor: str, config: TrainConfig) -> list:
     mode = "min" if monitor.endswith(("loss", "rmse")) else "max"
-    return [
+    callbacks = [
         non_finite_loss_guard(config.strategy),
-        keras.callbacks.TensorBoard(out / "logs", histogram_freq=1, update_freq="epoch"),
+        keras.callbacks.TensorBoard(out / "logs", histogram_freq=config.histogram_every, update_freq="epoch"),
         keras.callbacks.ModelCheckpoint(
             str(out / "best" / "weights"),
             monitor=monitor,
@@ -151,10 +166,11 @@ def _callbacks(out: Path, monitor: str, config: TrainConfig) -> list:
         keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=config.early_stopping_patience, restore_best_weights=True
         ),
-        keras.callbacks.BackupAndRestore(
-            str(out / "backup"), save_freq=config.backup_every_steps or "epoch", delete_checkpoint=True
-        ),
     ]
+    if config.backup:
+        every = config.backup_every_steps or "epoch"
+        callbacks.append(keras.callbacks.BackupAndRestore(str(out / "backup"), every, delete_checkpoint=True))
+    return callbacks
 
 
 def _save(model, out: Path, history, model_config, config, monitor, seconds) -> None:
