@@ -129,7 +129,8 @@ class InBatchScores(keras.layers.Layer):
         scores = tf.matmul(queries, items, transpose_b=True) / self.temperature
         scores = tfrs.layers.loss.SamplingProbablityCorrection()(scores, self.share.lookup(ids) + uniform)
         labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
-        return tfrs.layers.loss.RemoveAccidentalHits()(labels, scores, ids)
+        same_item = tf.unique(ids).idx  # equal ints for equal ids: (B, B) compares ints, not strings
+        return tfrs.layers.loss.RemoveAccidentalHits()(labels, scores, same_item)
 
     def get_config(self):
         return {
