@@ -51,3 +51,14 @@ def test_parameter_server_runs_check_the_loss_each_epoch():
     with pytest.raises(TrainingError, match=r"the loss of ctr, cvr became nan at epoch 2: look for"):
         guard.on_epoch_end(1, {"loss": float("nan"), "ctr_loss": float("nan"), "cvr_loss": float("inf")})
     assert non_finite_loss_guard("default")._implements_train_batch_hooks()
+
+
+def test_the_batch_guard_names_the_batches_of_one_call_into_the_graph():
+    guard = non_finite_loss_guard("default")
+    guard.on_epoch_begin(2)
+    guard.on_train_batch_end(31, {"loss": 0.5})  # steps_per_execution 32: one call per 32 batches
+    with pytest.raises(TrainingError, match=r"the loss of cvr became inf at epoch 3, batches 33-64: look"):
+        guard.on_train_batch_end(63, {"loss": float("inf"), "ctr_loss": 0.1, "cvr_loss": float("inf")})
+    guard.on_epoch_begin(3)
+    with pytest.raises(TrainingError, match=r"at epoch 4, batch 1: look"):
+        guard.on_train_batch_end(0, {"loss": float("nan")})
