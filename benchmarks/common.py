@@ -42,3 +42,36 @@ def _cpus() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def epoch_clock():
+    """A Keras callback recording each epoch's seconds: training alone, and with its validation."""
+    import tf_keras as keras
+
+    class Clock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds, self.with_validation = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_test_begin(self, logs=None):
+            if len(self.seconds) == len(self.with_validation):  # fit's validation, not an evaluate
+                self.seconds.append(time.perf_counter() - self.started)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.with_validation.append(time.perf_counter() - self.started)
+
+    return Clock()
+
+
+def epoch_timings(clock, rows: int) -> dict:
+    """Examples/s over the epochs after the first (medians of training alone), and epoch seconds."""
+    later = clock.seconds[1:]
+    return {
+        "examples_per_sec": round(rows / median(later), 1),
+        "first_epoch_seconds": round(clock.seconds[0], 2),
+        "later_epoch_seconds": round(median(later), 2),
+        "later_epoch_seconds_with_validation": round(median(clock.with_validation[1:]), 2),
+    }

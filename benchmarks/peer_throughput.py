@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import median, parser, write_result
+from common import epoch_clock, epoch_timings, median, parser, write_result
 
 CATEGORICAL = ["item_id", "category", "top_category", "brand", "hour_of_day", "day_of_week"]
 CATEGORICAL += ["age_band", "gender", "city_tier"]
@@ -122,33 +122,6 @@ def summarise(results: list[dict]) -> dict:
     return {k: round(median([r[k] for r in results]), 4) for k in keys}
 
 
-def epoch_clock():
-    """A Keras callback recording each epoch's training seconds (validation excluded)."""
-    import tf_keras as keras
-
-    class Clock(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_test_begin(self, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
-
-    return Clock()
-
-
-def timings(clock, rows: int) -> dict:
-    later = clock.seconds[1:]
-    return {
-        "examples_per_sec": round(rows / median(later), 1),
-        "first_epoch_seconds": round(clock.seconds[0], 2),
-        "later_epoch_seconds": round(median(later), 2),
-    }
-
-
 def run_tfshop(args) -> dict:
     from sklearn.metrics import roc_auc_score
 
@@ -196,7 +169,7 @@ def run_tfshop(args) -> dict:
     scores = model.predict(x, batch_size=4096, verbose=0)
     rows = pd.read_parquet(args.table / "train.parquet").shape[0]
     return {
-        **timings(clock, rows),
+        **epoch_timings(clock, rows),
         **{f"{t}_auc": round(roc_auc_score(test[y] > 0, scores[t].ravel()), 4) for t, y in TASKS.items()},
         "parameters": int(model.count_params()),
     }
@@ -252,7 +225,7 @@ def run_deepctr(args) -> dict:
     x, y = xy(splits["test"])
     scores = model.predict(x, batch_size=4096, verbose=0)
     return {
-        **timings(clock, len(splits["train"])),
+        **epoch_timings(clock, len(splits["train"])),
         **{f"{task}_auc": round(roc_auc_score(t, s.ravel()), 4) for task, t, s in zip(TASKS, y, scores)},
         "parameters": int(model.count_params()),
     }
