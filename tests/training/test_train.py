@@ -62,3 +62,13 @@ def test_the_batch_guard_names_the_batches_of_one_call_into_the_graph():
     guard.on_epoch_begin(3)
     with pytest.raises(TrainingError, match=r"at epoch 4, batch 1: look"):
         guard.on_train_batch_end(0, {"loss": float("nan")})
+
+
+def test_adagrad_trains_the_model(small_dataset, tmp_path):
+    config = TrainConfig(
+        epochs=2, batch_size=256, steps_per_epoch=10, learning_rate=0.1, optimizer="adagrad", verbose=0
+    )
+    train(small_dataset, tmp_path / "run", ModelConfig(block="shared_bottom", tasks=["ctr"]), config)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
+    assert history["loss"][1] < history["loss"][0]
+    assert json.loads((tmp_path / "run" / "model_config.json").read_text())["train"]["optimizer"] == "adagrad"

@@ -13,6 +13,9 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 1024
     learning_rate: float = 0.002
+    # adam: Adam, lazy for embedding rows (a fine-tuned text encoder's weights take smaller
+    # steps, model.text.learning_rate_scale); adagrad and sgd: Keras's, at learning_rate
+    optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
     schedule: Literal["constant", "cosine"] = "cosine"
     monitor: str = ""  # e.g. val_ctr_auc; empty = the validation AUC of the first binary output
     early_stopping_patience: int = 2

@@ -63,7 +63,7 @@ def train(
         if config.warm_start:
             warm_start(model, config.warm_start)
         trainer.compile(
-            optimizer=_optimizer(model, model_config, _learning_rate(config, steps)),
+            optimizer=_optimizer(model, model_config, config, _learning_rate(config, steps)),
             steps_per_execution=config.steps_per_call,
             **targets.compile_args(),
         )
@@ -128,14 +128,24 @@ def _learning_rate(config: TrainConfig, steps_per_epoch: int):
     )
 
 
-def _optimizer(model: keras.Model, model_config: ModelConfig, learning_rate) -> keras.optimizers.Optimizer:
-    """Adam; pretrained encoder weights that train get ``text_learning_rate_scale`` of its steps."""
+def _optimizer(model: keras.Model, model_config: ModelConfig, config: TrainConfig, learning_rate):
+    """``train.optimizer``; with Adam, pretrained encoder weights that train get
+    ``text_learning_rate_scale`` of its steps."""
     pretrained = [
         weight
         for layer in model.layers
         if isinstance(layer, SentenceEncoder)
         for weight in layer.trainable_weights
     ]
+    if pretrained and config.optimizer != "adam":
+        raise ConfigError(
+            f"train.optimizer: {config.optimizer} cannot fine-tune the pretrained text encoder (its weights "
+            "take model.text.learning_rate_scale of Adam's steps): use adam, or encoder_mode: frozen"
+        )
+    if config.optimizer == "adagrad":
+        return keras.optimizers.Adagrad(learning_rate)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate)
     if not pretrained:
         return LazyAdam(learning_rate)
     log.info("fine-tuning %d pretrained text-encoder weights", len(pretrained))
