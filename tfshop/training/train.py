@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+import tensorflow as tf
 import tf_keras as keras
 
 from tfshop.config import to_dict
@@ -114,7 +115,7 @@ def _create_step_variables(trainer: keras.Model, dataset) -> None:
     """Creates the optimizer's slots and the loss and metric trackers before ``fit``, which
     otherwise traces its training step twice: once to create them, once to run."""
     trainer.optimizer.build(trainer.trainable_variables)
-    features, targets, _ = next(iter(dataset.take(1)))
+    features, targets, _ = tf.nest.map_structure(lambda column: column[:8], next(iter(dataset.take(1))))
     predictions = trainer(features, training=False)
     trainer.compiled_loss.build(predictions)
     trainer.compiled_metrics.build(predictions, targets)
