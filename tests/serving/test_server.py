@@ -24,14 +24,15 @@ from tensorflow_serving.apis import (
 )
 
 from tfshop.data.schema import Schema
-from tfshop.export.saved_model import export
+from tfshop.errors import ConfigError
+from tfshop.export.saved_model import export, write_models_config
 from tfshop.pipeline.checks import sample_inputs
 from tfshop.serving.batching import BatchingOptions
 from tfshop.serving.client import ClientError, connect
 from tfshop.serving.limits import Limits
 from tfshop.serving.models import ModelManager, ModelSource, read_model_config
 from tfshop.serving.process import server_process
-from tfshop.serving.server import ModelServer
+from tfshop.serving.server import ModelServer, sources_from_flags
 from tfshop.serving.tensors import to_json
 
 ROWS = 8
@@ -250,6 +251,21 @@ def test_model_config_file_with_labels_and_a_version_policy(exported, tmp_path):
                 assert client.predict(inputs, label="stable")["ctr"].shape == (ROWS, 1)
         response = requests.get(f"{server.rest_url}/v1/models/shop/labels/canary/metadata").json()
         assert response["model_spec"]["version"] == "2"
+
+
+def test_the_exported_models_config_serves_here_as_in_docker(exported, tmp_path):
+    """export's models.config names /models/<name> (Docker's mount); read beside the config here."""
+    source_dir, _, _ = exported
+    shutil.copytree(source_dir / "1", tmp_path / "saved" / "shop" / "1")
+    config = write_models_config(tmp_path / "saved")
+    assert 'base_path: "/models/shop"' in config.read_text()
+    (source,) = sources_from_flags("ignored", None, str(config))
+    assert source.name == "shop" and source.base_path == (tmp_path / "saved" / "shop").resolve()
+    (tmp_path / "elsewhere").mkdir()
+    moved = tmp_path / "elsewhere" / "models.config"
+    shutil.move(config, moved)
+    with pytest.raises(ConfigError, match="base path /models/shop is not a folder"):
+        sources_from_flags("ignored", None, str(moved))
 
 
 def wait_for(condition, timeout=120):

@@ -215,7 +215,8 @@ def write_warmup_requests(
 
 
 def write_models_config(base: Path) -> Path:
-    """TF Serving's model config listing every model under ``base`` (paths as /models/<name>)."""
+    """TF Serving's model config listing every model under ``base`` (paths as /models/<name>, where
+    Docker mounts ``base``; ``tfshop serve`` reads them beside the config file)."""
     models = [
         d.name for d in sorted(base.iterdir()) if d.is_dir() and any(p.name.isdigit() for p in d.iterdir())
     ]

@@ -55,7 +55,10 @@ class ModelSource:
 def read_model_config(path: str | Path) -> list[ModelSource]:
     """Sources from TF Serving's ``--model_config_file`` (text ``ModelServerConfig``).
 
-    A relative ``base_path`` is taken relative to the config file's folder.
+    A relative ``base_path`` is taken relative to the config file's folder. An absolute one that
+    does not exist here but names a folder beside the config file (``/models/shop`` in the
+    ``models.config`` that export writes for Docker, which mounts that folder at ``/models``) is
+    read from there, with a log line, so one generated config serves with both servers.
     """
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
@@ -73,7 +76,7 @@ def read_model_config(path: str | Path) -> list[ModelSource]:
         sources.append(
             ModelSource(
                 name=model.name,
-                base_path=(path.parent / model.base_path).resolve(),
+                base_path=_local_base_path(path, model.name, Path(model.base_path)),
                 policy=policy,
                 versions=tuple(model.model_version_policy.specific.versions),
                 num_versions=model.model_version_policy.latest.num_versions or 1,
@@ -83,6 +86,20 @@ def read_model_config(path: str | Path) -> list[ModelSource]:
     if not sources:
         raise ConfigError(f"{path}: no model in model_config_list")
     return sources
+
+
+def _local_base_path(config: Path, name: str, base_path: Path) -> Path:
+    beside = config.parent / base_path.name
+    if base_path.is_absolute() and not base_path.exists() and beside.is_dir():
+        log.info(
+            "model %r: %s is not here; serving %s (the config's folder read as %s)",
+            name,
+            base_path,
+            beside.resolve(),
+            base_path.parent,
+        )
+        return beside.resolve()
+    return (config.parent / base_path).resolve()
 
 
 class LoadedVersion:
