@@ -75,3 +75,20 @@ def epoch_timings(clock, rows: int) -> dict:
         "later_epoch_seconds": round(median(later), 2),
         "later_epoch_seconds_with_validation": round(median(clock.with_validation[1:]), 2),
     }
+
+
+def medians(results: list[dict]) -> dict:
+    """The median of each numeric key over ``results`` (one dict per run)."""
+    keys = [k for k in results[0] if isinstance(results[0][k], (int, float))]
+    return {k: round(median([r[k] for r in results]), 4) for k in keys}
+
+
+def clock_tfshop_training():
+    """An :func:`epoch_clock` that every later ``tfshop.training.train.train`` call in this
+    process runs among its callbacks."""
+    from tfshop.training import train as training
+
+    clock = epoch_clock()
+    default = training._callbacks
+    training._callbacks = lambda *args: [clock, *default(*args)]
+    return clock

@@ -18,6 +18,7 @@ ratios tfshop / DeepCTR. DeepCTR is a benchmark-only dependency: ``pip install -
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import epoch_clock, epoch_timings, median, parser, write_result
+from common import clock_tfshop_training, epoch_clock, epoch_timings, median, medians, parser, write_result
 
 CATEGORICAL = ["item_id", "category", "top_category", "brand", "hour_of_day", "day_of_week"]
 CATEGORICAL += ["age_band", "gender", "city_tier"]
@@ -47,8 +48,8 @@ def main() -> None:
     p.add_argument("--expert-units", type=int, nargs="+", default=[64, 32])
     p.add_argument("--tower-units", type=int, default=32)
     p.add_argument("--pairs", type=int, default=3)
-    p.add_argument("--worker", choices=CONTENDERS, help=argparse_hidden())
-    p.add_argument("--table", type=Path, help=argparse_hidden())
+    p.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    p.add_argument("--table", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         result = {"tfshop": run_tfshop, "deepctr": run_deepctr}[args.worker](args)
@@ -64,7 +65,7 @@ def main() -> None:
             for name in CONTENDERS:
                 runs[name].append(worker(name, args, table, Path(scratch) / f"{name}{pair}.json"))
                 print(f"pair {pair + 1}/{pairs} {name}: {json.dumps(runs[name][-1])}", flush=True)
-    summary = {name: summarise(results) for name, results in runs.items()}
+    summary = {name: medians(results) for name, results in runs.items()}
     ratios = [a["examples_per_sec"] / b["examples_per_sec"] for a, b in zip(runs["tfshop"], runs["deepctr"])]
     write_result(
         args.out,
@@ -77,12 +78,6 @@ def main() -> None:
         examples_per_sec_ratio=median(ratios),
         examples_per_sec_ratio_per_pair=[round(r, 2) for r in ratios],
     )
-
-
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def flatten(data_dir: Path, out: Path) -> Path:
@@ -117,18 +112,13 @@ def worker(name: str, args, table: Path, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
-def summarise(results: list[dict]) -> dict:
-    keys = [k for k in results[0] if isinstance(results[0][k], (int, float))]
-    return {k: round(median([r[k] for r in results]), 4) for k in keys}
-
-
 def run_tfshop(args) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from tfshop.data.tabular import TabularConfig, TabularFeature, TabularTask, prepare_tabular
     from tfshop.models.config import ModelConfig
-    from tfshop.training import train as training
     from tfshop.training.config import TrainConfig
+    from tfshop.training.train import train
 
     work = args.out.with_suffix("")
     tabular = TabularConfig(
@@ -160,10 +150,8 @@ def run_tfshop(args) -> dict:
         monitor="val_loss",
         verbose=0,
     )
-    clock = epoch_clock()
-    default = training._callbacks
-    training._callbacks = lambda *a: [clock, *default(*a)]
-    model = training.train(dataset, work / "train", model_config, config)
+    clock = clock_tfshop_training()
+    model = train(dataset, work / "train", model_config, config)
     test = pd.read_parquet(args.table / "test.parquet")
     x = {c: test[c].to_numpy(dtype=object if c in CATEGORICAL else np.float32) for c in CATEGORICAL + NUMERIC}
     scores = model.predict(x, batch_size=4096, verbose=0)

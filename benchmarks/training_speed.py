@@ -12,6 +12,7 @@ validation, the last epoch's validation AUCs; and the ratios current / baseline.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import epoch_clock, epoch_timings, median, parser, write_result
+from common import clock_tfshop_training, epoch_timings, median, medians, parser, write_result
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,7 +31,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--pairs", type=int, default=2)
     p.add_argument("--baseline", type=Path, help="a checkout of an earlier tfshop to compare with")
-    p.add_argument("--worker", type=Path, help=argparse_hidden())
+    p.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         args.out.write_text(json.dumps(run(args.data, args.worker, args.epochs)))
@@ -49,7 +50,7 @@ def main() -> None:
                 subprocess.run(command, check=True, env=env, cwd=code)
                 runs[name].append(json.loads(out.read_text()))
                 print(f"pair {pair + 1}/{pairs} {name}: {json.dumps(runs[name][-1])}", flush=True)
-    summary = {name: {k: round(median([r[k] for r in rs]), 4) for k in rs[0]} for name, rs in runs.items()}
+    summary = {name: medians(results) for name, results in runs.items()}
     ratios = {}
     if args.baseline:
         ratios = {
@@ -67,22 +68,14 @@ def main() -> None:
     )
 
 
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
-
-
 def run(data: Path, out: Path, epochs: int) -> dict:
     import tfshop
     from tfshop.models.config import ModelConfig
-    from tfshop.training import train as training
     from tfshop.training.config import TrainConfig
+    from tfshop.training.train import train
 
-    clock = epoch_clock()
-    default = training._callbacks
-    training._callbacks = lambda *a: [clock, *default(*a)]
-    training.train(data, out, ModelConfig(), TrainConfig(epochs=epochs, verbose=0))
+    clock = clock_tfshop_training()
+    train(data, out, ModelConfig(), TrainConfig(epochs=epochs, verbose=0))
     history = json.loads((out / "history.json").read_text())["epochs"]
     rows = json.loads((data / "prepare_report.json").read_text())["examples"]["train"]
     print(f"trained with {tfshop.__file__}", flush=True)
