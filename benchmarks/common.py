@@ -61,7 +61,10 @@ def epoch_clock():
                 self.seconds.append(time.perf_counter() - self.started)
 
         def on_epoch_end(self, epoch, logs=None):
-            self.with_validation.append(time.perf_counter() - self.started)
+            elapsed = time.perf_counter() - self.started
+            if len(self.seconds) == len(self.with_validation):  # an epoch without validation
+                self.seconds.append(elapsed)
+            self.with_validation.append(elapsed)
 
     return Clock()
 

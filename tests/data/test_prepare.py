@@ -152,6 +152,23 @@ def test_schema_vocab_and_privacy(handmade):
     assert stats["numeric"]["price"]["min"] >= 0.0
 
 
+def test_without_history_and_with_a_user_vocabulary(handmade, tmp_path):
+    """history_length 0 leaves the history features out; user_hash_buckets 0 lists the training
+    split's user ids in a vocabulary instead of hashing them."""
+    dataset, _, _ = handmade
+    shop = dataset.parent / "shop"
+    config = PrepareConfig(
+        history_length=0, user_hash_buckets=0, partitions=2, min_timestamp=500_000, max_timestamp=2_000_000
+    )
+    schema = Schema.load(prepare(shop, tmp_path / "dataset", config))
+    assert not [f.name for f in schema.features if f.name.startswith("hist_")]
+    user = schema.feature("user_id")
+    assert user.hash_buckets == 0 and user.vocab == "vocab/user_id.txt"
+    assert set((tmp_path / "dataset" / user.vocab).read_text().split()) == {"u1", "u2", "u3"}
+    row = read_all(tmp_path / "dataset", "train")[0]
+    assert "hist_item_ids" not in row and row["user_id"] in (b"u1", b"u2", b"u3")
+
+
 def test_history_never_sees_the_future(small_shop, small_dataset):
     """Every history item was acted on by that user strictly before the example was shown."""
     events = pd.read_parquet(small_shop / "events")

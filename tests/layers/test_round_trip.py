@@ -10,7 +10,7 @@ import tfshop.models.multitask  # noqa: F401  (registers every layer)
 from tfshop.layers.attention import TargetAttention
 from tfshop.layers.bert import BertConfig, BertEmbeddings, BertEncoder, TransformerBlock
 from tfshop.layers.experts import MLP, MultiGateMixtureOfExperts, ProgressiveLayeredExtraction, SharedBottom
-from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding, StopGradient
+from tfshop.layers.features import Carry, MaskedMean, NotPadding, NumericEmbedding, StopGradient
 from tfshop.layers.retrieval import CatalogueSample, InBatchScores
 from tfshop.layers.sequence import CausalSequenceEncoder, HistoryState
 from tfshop.layers.text import CachedSentenceEncoder, HashedBagOfWords, SentenceEncoder
@@ -69,6 +69,7 @@ CASES = {
     MaskedMean: (lambda: MaskedMean(), [floats(3, 5, 4), ids(3, 5)], lambda layer, x: layer(list(x))),
     NotPadding: (lambda: NotPadding(), [ids(3, 5)], lambda layer, x: layer(x[0])),
     StopGradient: (lambda: StopGradient(), [floats(3, 4)], lambda layer, x: layer(x[0])),
+    Carry: (lambda: Carry(), [floats(3, 4), floats(3, 2)], lambda layer, x: layer(x)),
     HashedBagOfWords: (lambda: HashedBagOfWords(100, 4), [TEXTS], lambda layer, x: layer(x[0])),
     WordPieceTokenizer: (
         lambda: WordPieceTokenizer(VOCAB, max_length=8),
@@ -103,8 +104,8 @@ CASES = {
     ),
     HistoryState: (lambda: HistoryState(5), [floats(3, 5, 4), ids(3, 5)], lambda layer, x: layer(list(x))),
     InBatchScores: (
-        lambda: InBatchScores({"a": 3, "b": 1}, 0.5),
-        [floats(3, 4), floats(3, 4), np.array([b"a", b"b", b"c"], dtype=object)],
+        lambda: InBatchScores({"a": 3, "b": 1}, 0.5, popularity_correction=False),
+        [floats(3, 4), floats(3, 4), np.array([b"a", b"b", b"a"], dtype=object)],
         lambda layer, x: layer(list(x)),
     ),
     CatalogueSample: (

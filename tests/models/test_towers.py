@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+import tf_keras
 
 from tfshop.data.catalogue import read_catalogue
 from tfshop.data.input_config import InputConfig
@@ -16,7 +17,7 @@ from tfshop.layers.retrieval import CatalogueSample, InBatchScores, InBatchSoftm
 from tfshop.layers.sequence import CausalSequenceEncoder, HistoryState
 from tfshop.models.config import ModelConfig
 from tfshop.models.multitask import build_model, with_retrieval_scores
-from tfshop.models.towers import tower_inputs
+from tfshop.models.towers import tower_inputs, tower_models
 from tfshop.training.targets import Targets
 
 
@@ -129,3 +130,68 @@ def test_towers_name_what_they_miss(small_dataset, tmp_path):
         build_model(small_dataset, ModelConfig(exclude_features=["item_id"]))
     with pytest.raises(DataError, match="needs the item catalogue"):
         tower_inputs(["item_id", "user_id"], tmp_path, ModelConfig())
+
+
+def test_without_popularity_correction_the_logits_are_the_plain_dot_products():
+    queries = np.array([[1.0, 2.0], [0.5, -1.0]], np.float32)
+    items = np.array([[0.3, 0.1], [2.0, 1.0]], np.float32)
+    layer = InBatchScores({"a": 30, "b": 10}, temperature=1.0, popularity_correction=False)
+    logits = layer([tf.constant(queries), tf.constant(items), tf.constant(["a", "b"])]).numpy()
+    np.testing.assert_allclose(logits, queries @ items.T, rtol=1e-6)
+
+
+PLAIN_TOWERS = {
+    "trains_embeddings": True,
+    "projection": False,
+    "normalize": False,
+    "popularity_correction": False,
+    "match_feature": False,
+}
+
+
+def _retrieval_gradient(model, config, dataset, schema, table: str):
+    """The retrieval loss's gradient with respect to the embedding table ``table`` on one batch."""
+    targets = Targets(dataset, schema, config)
+    trained = with_retrieval_scores(model, dataset, schema, targets.tasks, config)
+    batches = make_dataset(dataset, "train", InputConfig(batch_size=512, deterministic=True), schema)
+    features, y, w = next(iter(batches.map(targets)))
+    assert w["retrieval"].numpy().sum() > 0  # some clicked rows
+    with tf.GradientTape() as tape:
+        loss = InBatchSoftmax()(y["retrieval"], trained(features)["retrieval"], w["retrieval"])
+    return tape.gradient(loss, model.get_layer(table).embeddings)
+
+
+def test_an_ids_only_two_tower_model_trains_its_embeddings_and_keeps_its_towers(small_dataset, tmp_path):
+    """TFRS's two-tower shape: the towers are the user and item embeddings themselves, trained by
+    the retrieval loss, with no dot product among the ranking features — yet still saved."""
+    schema = Schema.load(small_dataset)
+    ids_only = dict(tasks=["ctr", "retrieval"], features=["user_id", "item_id"], tower_units=[], dropout=0.0)
+    default = ModelConfig.of(**ids_only)
+    assert (
+        _retrieval_gradient(
+            build_model(small_dataset, default), default, small_dataset, schema, "user_id_embedding"
+        )
+        is None
+    )
+    config = ModelConfig.of(**ids_only, retrieval=PLAIN_TOWERS)
+    model = build_model(small_dataset, config, schema)
+    assert sorted(model.input_names) == ["item_id", "user_id"]
+    assert "query_item_match" not in [layer.name for layer in model.layers]
+    gradient = _retrieval_gradient(model, config, small_dataset, schema, "user_id_embedding")
+    assert gradient is not None and np.abs(tf.convert_to_tensor(gradient).numpy()).sum() > 0
+    users = tf.constant(["u1", "u2", "someone new"])
+    embedded = model.get_layer("user_id_embedding")(model.get_layer("user_id_hash")(users)).numpy()
+    model.save(str(tmp_path / "model"), save_format="tf", save_traces=False)
+    for m in (model, tf_keras.models.load_model(str(tmp_path / "model"))):
+        query_tower = tower_models(m, ["user_id"], ["item_id"])[0]
+        np.testing.assert_allclose(query_tower({"user_id": users}).numpy(), embedded, rtol=1e-6)
+
+
+def test_towers_without_a_projection_must_end_at_one_width(small_dataset):
+    with pytest.raises(ConfigError, match="without retrieval.projection both sides need the same width"):
+        build_model(
+            small_dataset,
+            ModelConfig.of(tower_units=[], features=["user_id", "item_id", "price"], retrieval=PLAIN_TOWERS),
+        )
+    with pytest.raises(ConfigError, match="model.features: no feature 'colour'"):
+        build_model(small_dataset, ModelConfig.of(features=["item_id", "colour"]))

@@ -72,3 +72,14 @@ def test_adagrad_trains_the_model(small_dataset, tmp_path):
     history = json.loads((tmp_path / "run" / "history.json").read_text())["epochs"]
     assert history["loss"][1] < history["loss"][0]
     assert json.loads((tmp_path / "run" / "model_config.json").read_text())["train"]["optimizer"] == "adagrad"
+
+
+def test_training_without_validation_keeps_the_epoch_of_lowest_training_loss(small_dataset, tmp_path):
+    config = TrainConfig(epochs=2, batch_size=256, steps_per_epoch=10, validation=False, verbose=0)
+    train(small_dataset, tmp_path / "run", ModelConfig(block="shared_bottom", tasks=["ctr"]), config)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["monitor"] == "loss" and len(history["epochs"]["loss"]) == 2
+    assert not [key for key in history["epochs"] if key.startswith("val_")]
+    assert (tmp_path / "run" / "best" / "weights.index").exists()
+    with pytest.raises(ValueError, match="val_ctr_auc needs validation: true"):
+        TrainConfig(validation=False, monitor="val_ctr_auc").validate()

@@ -69,11 +69,11 @@ class PrepareConfig:
     split: Literal["time", "leave_last_out", "given"] = "time"
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
-    history_length: int = 20
+    history_length: int = 20  # 0 = no behaviour history features
     vocab_min_count: int = 1
     vocab_max_size: int = 0
     num_oov_buckets: int = 1
-    user_hash_buckets: int = 100_000
+    user_hash_buckets: int = 100_000  # 0 = a vocabulary of the training split's user ids
     partitions: int = 0
     chunk_rows: int = 1_000_000
     max_actions_per_hour: int = 300
@@ -98,9 +98,12 @@ class PrepareConfig:
             raise ValueError("partitions: must be >= 0 (0 chooses from the number of events)")
         if self.max_actions_per_hour < 0:
             raise ValueError("max_actions_per_hour: must be >= 0 (0 turns the bot filter off)")
-        for name in ("history_length", "chunk_rows", "user_hash_buckets", "vocab_min_count", "max_abs_value"):
+        for name in ("chunk_rows", "vocab_min_count", "max_abs_value"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
+        for name in ("history_length", "user_hash_buckets"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0")
 
     def partition_count(self, events: int) -> int:
         """Partitions (and shards per split): about 1.5 million events each, at least 4."""
@@ -262,7 +265,8 @@ def _partition_examples(events, items, users, config, dataset: DatasetWriter) ->
     # a given split need not follow time: histories then hold training events only, so no
     # valid or test interaction reaches a model through another example's history
     known = events[events["split"] == "train"] if config.split == "given" else events
-    examples = attach_history(examples, known, config.history_length, category)
+    if config.history_length:
+        examples = attach_history(examples, known, config.history_length, category)
     when = pd.to_datetime(examples["timestamp"], unit="s", utc=True)
     examples["hour_of_day"] = when.dt.hour.astype(str)
     examples["day_of_week"] = when.dt.dayofweek.astype(str)
@@ -292,7 +296,7 @@ def _item_table(items: pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 FEATURE_DOCS = {
-    "user_id": ("id", "the user, hashed in the model (never a vocabulary of user ids)"),
+    "user_id": ("id", "the user"),
     "item_id": ("id", "the shown item"),
     "category": ("categorical", "full category path"),
     "top_category": ("categorical", "first level of the category path"),
@@ -318,6 +322,8 @@ def _draft_schema(present: set[str], users, config) -> sch.Schema:
     """Features and labels of the columns with values (vocab sizes are filled in at the end)."""
     features = []
     for name, (kind, doc) in FEATURE_DOCS.items():
+        if name.startswith("hist_") and not config.history_length:
+            continue
         if name not in present and not name.startswith("hist_"):
             continue
         if name == "hist_categories" and "category" not in present:
@@ -349,6 +355,9 @@ def _draft_schema(present: set[str], users, config) -> sch.Schema:
             )
         )
     features[0].hash_buckets = config.user_hash_buckets
+    features[0].description += (
+        " (hashed in the model)" if config.user_hash_buckets else " (a vocabulary of the training split's)"
+    )
     labels = [sch.Label(name, "int64", 0, f"1 if the impression led to a {name}") for name in FUNNEL_LABELS]
     if "rating" in present:
         labels.append(sch.Label("rating", "float32", -1.0, "explicit rating, -1 where none"))

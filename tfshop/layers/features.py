@@ -76,3 +76,12 @@ class StopGradient(keras.layers.Layer):
 
     def call(self, x):
         return tf.stop_gradient(x)
+
+
+@keras.utils.register_keras_serializable(package="tfshop")
+class Carry(keras.layers.Layer):
+    """Passes its first input on; the others stay in the model without being read (the
+    retrieval towers when no head reads them: the export serves them)."""
+
+    def call(self, inputs):
+        return inputs[0]

@@ -16,6 +16,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 import tf_keras as keras
 
+MIN_LOGIT = float(np.finfo(np.float32).min / 100)  # TFRS's value for a masked candidate
+
 
 class CandidateSampler:
     """Candidate ids and sampling probabilities for a batch of positives.
@@ -86,21 +88,28 @@ class InBatchScores(keras.layers.Layer):
     uniformly from a catalogue of ``catalogue_size`` (:class:`CatalogueSample`) → ``(B, B + N)``
     logits of every row's query against every candidate, the batch's own items first.
 
-    Scores are divided by ``temperature``, corrected by the log of each candidate's chance of
-    being drawn (its share of the training impressions, ``impressions``: item id → count, items
-    never shown in training getting the rarest item's share; plus, with extras, N / (B ·
-    catalogue_size) for the uniform draws: the mixture's probability up to a constant factor)
+    Scores are divided by ``temperature``, corrected (``popularity_correction``) by the log of
+    each candidate's chance of being drawn (its share of the training impressions,
+    ``impressions``: item id → count, items never shown in training getting the rarest item's
+    share; plus, with extras, N / (B · catalogue_size) for the uniform draws: the mixture's
+    probability up to a constant factor)
     and, for each row, the other candidates that are the row's own item are masked out
     (accidental hits) — TFRS's correction and masking layers. Only for training:
     :class:`InBatchSoftmax` turns the logits into the loss.
     """
 
     def __init__(
-        self, impressions: dict[str, int], temperature: float = 0.1, catalogue_size: int = 0, **kwargs
+        self,
+        impressions: dict[str, int],
+        temperature: float = 0.1,
+        catalogue_size: int = 0,
+        popularity_correction: bool = True,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.impressions = {k: int(v) for k, v in impressions.items() if v > 0}
         self.temperature, self.catalogue_size = float(temperature), int(catalogue_size)
+        self.popularity_correction = bool(popularity_correction)
         counts = np.array(list(self.impressions.values()), np.float64)
         if not len(counts) or counts.sum() <= 0:
             raise ValueError("InBatchScores: no training impressions to derive sampling probabilities from")
@@ -126,11 +135,13 @@ class InBatchScores(keras.layers.Layer):
             batch = tf.cast(tf.shape(queries)[0], tf.float32)
             uniform = tf.cast(tf.shape(extra_items)[0], tf.float32) / (batch * self.catalogue_size)
             items, ids = tf.concat([items, extra_items], 0), tf.concat([ids, tf.reshape(extra_ids, [-1])], 0)
-        scores = tf.matmul(queries, items, transpose_b=True) / self.temperature
-        scores = tfrs.layers.loss.SamplingProbablityCorrection()(scores, self.share.lookup(ids) + uniform)
-        labels = tf.eye(tf.shape(scores)[0], tf.shape(scores)[1])
-        same_item = tf.unique(ids).idx  # equal ints for equal ids: (B, B) compares ints, not strings
-        return tfrs.layers.loss.RemoveAccidentalHits()(labels, scores, same_item)
+        scores = tf.matmul(queries, items, transpose_b=True)
+        if self.temperature != 1.0:
+            scores /= self.temperature
+        if self.popularity_correction:
+            correction = tfrs.layers.loss.SamplingProbablityCorrection()
+            scores = correction(scores, self.share.lookup(ids) + uniform)
+        return _without_accidental_hits(scores, ids)
 
     def get_config(self):
         return {
@@ -138,7 +149,18 @@ class InBatchScores(keras.layers.Layer):
             "impressions": self.impressions,
             "temperature": self.temperature,
             "catalogue_size": self.catalogue_size,
+            "popularity_correction": self.popularity_correction,
         }
+
+
+def _without_accidental_hits(scores: tf.Tensor, ids: tf.Tensor) -> tf.Tensor:
+    """``scores`` (B, C) of rows whose own item is candidate ``i`` for row ``i``, with every other
+    candidate that is the row's item set to a vanishing logit (TFRS's accidental-hit removal, in
+    three elementwise passes over the matrix instead of eight)."""
+    same = tf.unique(ids).idx  # equal ints for equal ids: compares ints, not strings
+    hits = tf.equal(same[: tf.shape(scores)[0], None], same[None, :])
+    hits = tf.linalg.set_diag(hits, tf.zeros(tf.shape(scores)[:1], tf.bool))  # the row's own label
+    return tf.where(hits, MIN_LOGIT, scores)
 
 
 @keras.utils.register_keras_serializable(package="tfshop")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tfshop.errors import ConfigError
+
 # loss weights by output name where neither model.loss_weights nor the schema sets one: the
 # click task's log-loss, at a few per cent of clicks, is several times smaller than the others'
 DEFAULT_LOSS_WEIGHTS = {"ctr": 3.0}
@@ -53,6 +55,13 @@ class RetrievalConfig:
     history_blocks: int = 1
     query_exclude: list[str] = field(default_factory=lambda: ["position", "category_view_share"])
     extra_negatives: int = 0
+    # the retrieval loss also trains the embeddings the towers share with the ranking heads
+    # (false: the towers read them through a stop-gradient, so it cannot pull the heads' features)
+    trains_embeddings: bool = False
+    projection: bool = True  # a Dense to dim ends each tower; false: its last layer is the vector
+    normalize: bool = True  # unit vectors (a cosine); false: a plain dot product
+    popularity_correction: bool = True  # logQ: scores minus the log of each candidate's sampling share
+    match_feature: bool = True  # the towers' dot product is a feature of the ranking block
 
     def validate(self) -> None:
         _positive(self, "dim", "history_blocks")
@@ -102,6 +111,7 @@ class ModelConfig:
     tower_units: list[int] = field(default_factory=lambda: [32])
     dropout: float = 0.2  # on the concatenated features, during training
     embedding_l2: float = 1e-4  # L2 penalty on the rows of id/categorical embedding tables a batch uses
+    features: list[str] = field(default_factory=list)  # the schema features the model reads; empty = all
     exclude_features: list[str] = field(default_factory=list)  # schema features the model ignores
     text: TextConfig = field(default_factory=TextConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
@@ -115,6 +125,18 @@ class ModelConfig:
             raise ValueError("dropout: must be in [0, 1)")
         if self.embedding_l2 < 0:
             raise ValueError("embedding_l2: must be >= 0")
+
+    def input_features(self, schema) -> list:
+        """The schema's features this model reads (``features``, less ``exclude_features``)."""
+        unknown = [name for name in self.features if name not in {f.name for f in schema.features}]
+        if unknown:
+            known = ", ".join(f.name for f in schema.features)
+            raise ConfigError(f"model.features: no feature {unknown[0]!r} in the schema (features: {known})")
+        return [
+            f
+            for f in schema.features
+            if (not self.features or f.name in self.features) and f.name not in self.exclude_features
+        ]
 
     @staticmethod
     def grouped_keys(data: dict[str, Any]) -> dict[str, Any]:

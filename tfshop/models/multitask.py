@@ -19,7 +19,7 @@ from tfshop.data.schema import Feature, Schema, Task
 from tfshop.errors import ConfigError
 from tfshop.layers.attention import TargetAttention
 from tfshop.layers.experts import MultiGateMixtureOfExperts, ProgressiveLayeredExtraction, SharedBottom
-from tfshop.layers.features import MaskedMean, NotPadding, NumericEmbedding
+from tfshop.layers.features import Carry, MaskedMean, NotPadding, NumericEmbedding
 from tfshop.layers.retrieval import CatalogueSample, InBatchScores
 from tfshop.layers.text import HashedBagOfWords, pretrained_sentence_encoder
 from tfshop.models.config import ModelConfig
@@ -108,7 +108,7 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     tasks = model_tasks(schema, config)
     if not tasks:
         raise ConfigError("model: no tasks to train (the schema has none, or model.tasks selects none)")
-    features = [f for f in schema.features if f.name not in config.exclude_features]
+    features = config.input_features(schema)
     inputs = {
         f.name: keras.Input(
             shape=(f.max_len,) if f.kind == "sequence" else (), dtype=TF_DTYPES[f.dtype], name=f.name
@@ -156,8 +156,11 @@ def build_model(data_dir: str | Path, config: ModelConfig, schema: Schema | None
     if retrieval_task(tasks):
         query_names, item_names = tower_inputs(list(inputs), data_dir, config)
         query, item = build_towers(flat, events, query_names, item_names, config)
-        parts.append(keras.layers.Dot(axes=1, name="query_item_match")([query, item]))
+        if config.retrieval.match_feature:
+            parts.append(keras.layers.Dot(axes=1, name="query_item_match")([query, item]))
     shared = keras.layers.Concatenate(name="features")(parts)
+    if retrieval_task(tasks) and not config.retrieval.match_feature:
+        shared = Carry(name="features_and_towers")([shared, query, item])
     if config.dropout:
         shared = keras.layers.Dropout(config.dropout, name="feature_dropout")(shared)
     tasks = [t for t in tasks if task_type(t.type).has_head]  # retrieval trains the towers instead
@@ -205,6 +208,7 @@ def with_retrieval_scores(
         dict(zip(items[item_id], items["train_impressions"])),
         config.retrieval.temperature,
         catalogue_size=len(items),
+        popularity_correction=config.retrieval.popularity_correction,
         name=task.name,
     )(candidates)
     return keras.Model(model.input, {**model.output, task.name: scores}, name=f"{model.name}_training")

@@ -4,10 +4,12 @@ The **item tower** reads the catalogue's fields of the candidate item (id, categ
 price, title, ...); the **query tower** reads everything else a request knows — the user, their
 profile, the context, the search query's text — and the behaviour history through a causal
 transformer (:class:`HistoryState`). Both share the model's embedding tables and end in unit
-vectors (layers ``query_vector`` and ``item_vector``). Their dot product is one more feature of
-the ranking block, and the schema's ``retrieval`` task trains them with an in-batch softmax
-(:class:`tfshop.layers.retrieval.InBatchScores`). At export the item tower runs over the whole
-catalogue once and the query tower alone answers ``retrieve`` requests.
+vectors (layers ``query_vector`` and ``item_vector``; the projection, the normalisation and the
+stop-gradient are configurable, ``model.retrieval``). Their dot product is one more feature of
+the ranking block (``retrieval.match_feature``), and the schema's ``retrieval`` task trains
+them with an in-batch softmax (:class:`tfshop.layers.retrieval.InBatchScores`). At export the
+item tower runs over the whole catalogue once and the query tower alone answers ``retrieve``
+requests.
 """
 
 from __future__ import annotations
@@ -50,35 +52,44 @@ def build_towers(flat: dict, history: tuple | None, query_names: list[str], item
     """(query vectors, item vectors) from the per-feature vectors ``flat`` (``(B, d_f)`` each) and
     ``history``: ``(event vectors, ids)`` of the behaviour history, or None.
 
-    The towers read those shared vectors but do not train them (no gradient flows back): the
-    retrieval loss would otherwise pull the embeddings and text vectors that the ranking and
-    text heads depend on (it cost the quality shop's text heads their accuracy).
+    By default the towers read those shared vectors but do not train them (no gradient flows
+    back): the retrieval loss would otherwise pull the embeddings and text vectors that the
+    ranking and text heads depend on (it cost the quality shop's text heads their accuracy).
+    ``retrieval.trains_embeddings`` lets it train them, as a two-tower model of ids alone needs.
     """
-    read = {
-        n: StopGradient(name=f"{n}_for_towers")(flat[n]) for n in [*query_names, *item_names] if n in flat
-    }
-    query_parts = [read[n] for n in query_names if n in read]
+
+    def read(x, name):
+        return x if config.retrieval.trains_embeddings else StopGradient(name=f"{name}_for_towers")(x)
+
+    shared = {n: read(flat[n], n) for n in [*query_names, *item_names] if n in flat}
+    query_parts = [shared[n] for n in query_names if n in shared]
     if history is not None:
-        events = StopGradient(name="history_for_towers")(history[0])
         state = HistoryState(
             history[0].shape[1],
             config.retrieval.history_blocks,
             dropout=config.dropout,
             name="history_state",
-        )([events, history[1]])
+        )([read(history[0], "history"), history[1]])
         query_parts.append(state)
-    return (
-        _tower(query_parts, "query", config),
-        _tower([read[n] for n in item_names if n in read], "item", config),
-    )
+    query = _tower(query_parts, "query", config)
+    item = _tower([shared[n] for n in item_names if n in shared], "item", config)
+    if query.shape[-1] != item.shape[-1]:
+        raise ConfigError(
+            f"model.retrieval: the query tower ends in {query.shape[-1]} numbers and the item tower in "
+            f"{item.shape[-1]}: without retrieval.projection both sides need the same width"
+        )
+    return query, item
 
 
 def _tower(parts: list, side: str, config: ModelConfig):
     x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name=f"{side}_features")(parts)
     for i, units in enumerate(config.tower_units):
         x = keras.layers.Dense(units, activation="relu", name=f"{side}_tower_{i}")(x)
-    x = keras.layers.Dense(config.retrieval.dim, name=f"{side}_projection")(x)
-    return keras.layers.UnitNormalization(name=f"{side}_vector")(x)
+    if config.retrieval.projection:
+        x = keras.layers.Dense(config.retrieval.dim, name=f"{side}_projection")(x)
+    if config.retrieval.normalize:
+        return keras.layers.UnitNormalization(name=f"{side}_vector")(x)
+    return keras.layers.Identity(name=f"{side}_vector")(x)
 
 
 def query_tower_and_item_vectors(model: keras.Model, schema, catalogue, query_names, item_names):

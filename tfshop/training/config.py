@@ -18,6 +18,9 @@ class TrainConfig:
     optimizer: Literal["adam", "adagrad", "sgd"] = "adam"
     schedule: Literal["constant", "cosine"] = "cosine"
     monitor: str = ""  # e.g. val_ctr_auc; empty = the validation AUC of the first binary output
+    # false: no pass over the valid split; best epoch, early stopping and monitor go by the
+    # training loss (monitor: loss)
+    validation: bool = True
     early_stopping_patience: int = 2
     shuffle_buffer: int = 50_000  # streamed input only (an in-memory split is shuffled whole)
     # memory: parse the train and valid splits once and keep them in memory; stream: read and parse
@@ -57,6 +60,8 @@ class TrainConfig:
             raise ValueError("max_cache_gib: must be positive")
         if self.cluster_timeout <= 0:
             raise ValueError("cluster_timeout: must be positive")
+        if not self.validation and self.monitor.startswith("val_"):
+            raise ValueError(f"monitor: {self.monitor} needs validation: true (without it, monitor: loss)")
         for name in ("backup_every_steps", "histogram_every", "steps_per_execution"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")

@@ -38,7 +38,9 @@ class TrainingInputs:
         # graph need a known number of them: both need epochs of a known length
         known_length = config.steps_per_epoch or config.backup_every_steps or config.steps_per_call > 1
         self.repeats = bool(known_length) or distributed
-        known_validation = config.strategy == "parameter_server" or config.steps_per_call > 1
+        known_validation = config.validation and (
+            config.strategy == "parameter_server" or config.steps_per_call > 1
+        )
         self.validation_steps = batches(data_dir, "valid", VALID_BATCH) if known_validation else None
         if distributed:
             log.info("global batch %d over %d replicas", config.batch_size, strategy.num_replicas_in_sync)
@@ -52,6 +54,9 @@ class TrainingInputs:
         return self._sharded(self._read("train", self.config.batch_size, shuffle=True, repeat=self.repeats))
 
     def valid(self):
+        """The valid split's batches; None with ``train.validation: false``."""
+        if not self.config.validation:
+            return None
         if self.config.strategy == "parameter_server":
             return keras.utils.experimental.DatasetCreator(self._worker_valid)
         if self.in_memory:
@@ -62,7 +67,7 @@ class TrainingInputs:
         if self.config.input_cache != "auto":
             return self.config.input_cache == "memory"
         report = json.loads((self.data_dir / "prepare_report.json").read_text())
-        examples = report["examples"]["train"] + report["examples"]["valid"]
+        examples = report["examples"]["train"] + report["examples"]["valid"] * self.config.validation
         needed = estimated_bytes(self.data_dir, "train", self.schema, self.targets.columns(), examples)
         limit = min(self.config.max_cache_gib * 2**30, psutil.virtual_memory().available / 2)
         log.info(

@@ -44,7 +44,7 @@ class Targets:
         self.tasks = model_tasks(schema, config)
         self.pair = esmm_pair(self.tasks, config)
         self.labels = {label.name: label for label in schema.labels}
-        self.inputs = [f.name for f in schema.features if f.name not in config.exclude_features]
+        self.inputs = [f.name for f in config.input_features(schema)]
         self.tables = {
             t.name: class_table(Path(data_dir), t) for t in self.tasks if task_type(t.type).has_classes
         }

@@ -69,13 +69,13 @@ def train(
             **targets.compile_args(),
         )
     inputs = TrainingInputs(data_dir, schema, targets, config, strategy)
-    monitor = config.monitor or _default_monitor(targets)
+    monitor = config.monitor or (_default_monitor(targets) if config.validation else "loss")
     started = time.time()
     with naming_corrupt_shards(data_dir):
         training_data, validation_data = inputs.train(), inputs.valid()
         if config.strategy != "parameter_server":
             with strategy.scope():
-                _create_step_variables(trainer, validation_data)
+                _create_step_variables(trainer, training_data if validation_data is None else validation_data)
         history = trainer.fit(
             training_data,
             validation_data=validation_data,
@@ -87,8 +87,8 @@ def train(
         )
     log.info("trained %d epochs in %.0fs", len(history.epoch), time.time() - started)
     if monitor not in history.history:
-        known = ", ".join(k for k in history.history if k.startswith("val_"))
-        raise ConfigError(f"train.monitor: {monitor!r} is not a validation metric (known: {known})")
+        known = ", ".join(k for k in history.history if k.startswith("val_") or not config.validation)
+        raise ConfigError(f"train.monitor: {monitor!r} is not a metric of this training (known: {known})")
     if not chief:  # the chief holds the same weights and writes the run's files
         return model
     if config.strategy == "parameter_server":  # rebuilt with whole tables, so it saves like any other

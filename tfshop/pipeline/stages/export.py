@@ -69,7 +69,7 @@ def retrieval_inputs(config, dataset: Path) -> tuple[list[str], list[str]] | Non
     schema = Schema.load(dataset)
     if retrieval_task(model_tasks(schema, config.model)) is None:
         return None
-    names = [f.name for f in schema.features if f.name not in config.model.exclude_features]
+    names = [f.name for f in config.model.input_features(schema)]
     return tower_inputs(names, dataset, config.model)
 
 

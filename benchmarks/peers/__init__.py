@@ -1,0 +1,1 @@
+"""Peers of ``peer_throughput.py``: each module sets up the shared data and runs one contender."""
