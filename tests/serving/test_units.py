@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -13,6 +14,8 @@ from tfshop.errors import ConfigError, TfshopError
 from tfshop.export.contract import check_contract
 from tfshop.serving.batching import Batcher, BatchingOptions
 from tfshop.serving.client import Client, ClientError
+from tfshop.serving.deadline import Deadline
+from tfshop.serving.models import CHUNK_ROWS, LoadedVersion
 from tfshop.serving.status import ServingError
 from tfshop.serving.tensors import SignatureSpec, from_json, rows_from_json, to_json
 
@@ -91,7 +94,7 @@ def test_bad_requests_name_the_input():
 def test_batcher_merges_concurrent_requests_and_splits_the_answers():
     calls = []
 
-    def run(inputs):
+    def run(inputs, deadline):
         calls.append(len(inputs["x"]))
         if (inputs["x"] == 3).any():
             raise ValueError("request 3 is bad")
@@ -126,7 +129,7 @@ def test_batcher_merges_concurrent_requests_and_splits_the_answers():
 def test_batcher_refuses_when_the_queue_is_full():
     release = threading.Event()
 
-    def run(inputs):
+    def run(inputs, deadline):
         release.wait()
         return {"y": inputs["x"]}
 
@@ -156,6 +159,57 @@ def test_batcher_refuses_when_the_queue_is_full():
         t.join()
     batcher.close()
     assert sorted(outcomes) == [1, 2, 3]
+
+
+def test_a_request_past_its_deadline_or_given_up_is_answered_at_once_and_never_run():
+    """One batch thread busy for a second: a request with a 0.2 s deadline gets DEADLINE_EXCEEDED
+    (HTTP 504) after about 0.2 s, one whose client goes away CANCELLED, and neither is run."""
+    release, ran = threading.Event(), []
+
+    def run(inputs, deadline):
+        ran.append(int(inputs["x"][0]))
+        release.wait(timeout=1.0)
+        return {"y": inputs["x"]}
+
+    batcher = Batcher(run, BatchingOptions(max_batch_size=1, num_batch_threads=1))
+    busy = threading.Thread(target=batcher.submit, args=({"x": np.array([1])}, 1))
+    busy.start()
+    while not ran:
+        pass
+    started = time.monotonic()
+    with pytest.raises(ServingError) as late:
+        batcher.submit({"x": np.array([2])}, 1, Deadline(0.2))
+    assert late.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and late.value.http_status == 504
+    assert 0.2 <= time.monotonic() - started < 0.8
+    gone = threading.Event()
+    threading.Timer(0.2, gone.set).start()  # the client goes away
+    with pytest.raises(ServingError) as cancelled:
+        batcher.submit({"x": np.array([3])}, 1, Deadline(None, lambda: not gone.is_set()))
+    assert cancelled.value.code == grpc.StatusCode.CANCELLED
+    release.set()
+    busy.join()
+    batcher.close()
+    assert ran == [1]
+
+
+def test_a_large_request_stops_between_chunks_once_its_deadline_passed():
+    calls = []
+
+    class Slow:
+        def _call(self, signature, inputs):
+            calls.append(len(inputs["x"]))
+            time.sleep(0.1)
+            return {"y": inputs["x"] * 2}
+
+    rows = 10 * CHUNK_ROWS + 3
+    x = np.arange(rows, dtype=np.float32)
+    whole = LoadedVersion._call_in_chunks(Slow(), "serving_default", {"x": x}, Deadline(None))
+    np.testing.assert_array_equal(whole["y"], 2 * x)
+    assert calls == [CHUNK_ROWS] * 10 + [3]
+    calls.clear()
+    with pytest.raises(ServingError, match=r"deadline \(0.25 s\) passed"):
+        LoadedVersion._call_in_chunks(Slow(), "serving_default", {"x": x}, Deadline(0.25))
+    assert 2 <= len(calls) <= 4
 
 
 def test_batching_parameters_file(tmp_path):

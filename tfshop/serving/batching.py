@@ -15,16 +15,19 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as StillRunning
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from tfshop.errors import ConfigError
-from tfshop.serving.status import unavailable
+from tfshop.serving.deadline import NO_DEADLINE, Deadline
+from tfshop.serving.status import ServingError, unavailable
 
 log = logging.getLogger(__name__)
 Arrays = dict[str, np.ndarray]
+CHECK_EVERY_SECONDS = 0.1  # how often a waiting request looks at its deadline and its client
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,15 @@ class _Task:
     rows: int
     key: tuple
     future: Future
+    deadline: Deadline
 
 
 class Batcher:
-    """Runs ``run(inputs) -> outputs`` on merged batches in ``num_batch_threads`` threads."""
+    """Runs ``run(inputs, deadline) -> outputs`` on merged batches in ``num_batch_threads``
+    threads. A request whose deadline passes (or whose client gives up) while it waits is
+    answered at once and left out of its batch; a merged batch runs to its end."""
 
-    def __init__(self, run: Callable[[Arrays], Arrays], options: BatchingOptions):
+    def __init__(self, run: Callable[[Arrays, Deadline], Arrays], options: BatchingOptions):
         self.run, self.options = run, options
         self._queue: queue.Queue[_Task | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -81,19 +87,27 @@ class Batcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, inputs: Arrays, rows: int) -> Arrays:
+    def submit(self, inputs: Arrays, rows: int, deadline: Deadline = NO_DEADLINE) -> Arrays:
         """Blocks until the request's rows are scored (alone once the batcher is closed)."""
         key = tuple(sorted((name, array.shape[1:], array.dtype.str) for name, array in inputs.items()))
-        task = _Task(inputs, rows, key, Future())
+        task = _Task(inputs, rows, key, Future(), deadline)
         with self._lock:
             if self._closed:
-                return self.run(inputs)
+                return self.run(inputs, deadline)
             limit = self.options.max_batch_size * self.options.max_enqueued_batches
             if self._queued_rows + rows > limit:
                 raise unavailable(f"the batching queue is full ({self._queued_rows} rows waiting)")
             self._queued_rows += rows
             self._queue.put(task)
-        return task.future.result()
+        while True:
+            try:
+                return task.future.result(timeout=CHECK_EVERY_SECONDS)
+            except StillRunning:
+                try:
+                    deadline.check()
+                except ServingError:
+                    task.future.cancel()  # not run if it has not started
+                    raise
 
     def close(self) -> None:
         """Scores everything already queued, then stops the threads."""
@@ -137,21 +151,35 @@ class Batcher:
             self._run(batch)
 
     def _run(self, batch: list[_Task]) -> None:
-        if len(batch) == 1:
-            _settle(batch[0], lambda: self.run(batch[0].inputs))
+        batch = [task for task in batch if _still_wanted(task)]
+        if len(batch) <= 1:
+            for task in batch:
+                _settle(task, lambda task=task: self.run(task.inputs, task.deadline))
             return
         try:
             merged = {name: np.concatenate([t.inputs[name] for t in batch]) for name in batch[0].inputs}
-            outputs = self.run(merged)
+            outputs = self.run(merged, NO_DEADLINE)
         except Exception:  # noqa: BLE001  (one bad request must not fail the others: rerun alone)
             log.debug("merged batch failed; scoring its %d requests one by one", len(batch))
             for task in batch:
-                _settle(task, lambda task=task: self.run(task.inputs))
+                _settle(task, lambda task=task: self.run(task.inputs, task.deadline))
             return
         start = 0
         for task in batch:
             task.future.set_result({k: v[start : start + task.rows] for k, v in outputs.items()})
             start += task.rows
+
+
+def _still_wanted(task: _Task) -> bool:
+    """Marks the task running; False (answered, where not cancelled) if it is no longer wanted."""
+    if not task.future.set_running_or_notify_cancel():
+        return False
+    try:
+        task.deadline.check()
+    except ServingError as err:
+        task.future.set_exception(err)
+        return False
+    return True
 
 
 def _settle(task: _Task, call: Callable[[], Arrays]) -> None:

@@ -40,6 +40,12 @@ def add_serve_flags(parser) -> None:
         default=Limits.read_timeout_seconds,
         help="REST: most seconds to send a request's head, then its body; idle connections close after it",
     )
+    parser.add_argument(
+        "--request_timeout_seconds",
+        type=float,
+        default=Limits.request_timeout_seconds,
+        help="REST: most seconds to answer a request, then 504 (gRPC keeps the client's deadline)",
+    )
 
 
 def port(text: str) -> int:

@@ -18,6 +18,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from tfshop.serving.deadline import Deadline
 from tfshop.serving.service import Service
 from tfshop.serving.status import ServingError, invalid
 from tfshop.serving.tensors import fill_proto, from_proto
@@ -61,7 +62,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
         name, version, label = _spec(request.model_spec)
         result = self.service.predict(
-            name, version, label, request.model_spec.signature_name, decode, list(request.output_filter)
+            name,
+            version,
+            label,
+            request.model_spec.signature_name,
+            decode,
+            list(request.output_filter),
+            Deadline(context.time_remaining(), context.is_active),
         )
         response = predict_pb2.PredictResponse()
         response.model_spec.name = name

@@ -19,6 +19,7 @@ class Limits:
     queue_timeout_seconds: float = 30.0
     max_connections: int = 256
     read_timeout_seconds: float = 10.0
+    request_timeout_seconds: float = 60.0  # REST: most seconds to answer a request (then 504)
 
     def validate(self) -> None:
         for name, value in asdict(self).items():

@@ -24,12 +24,14 @@ import tensorflow_text  # noqa: F401  (registers its ops, which stock TF Serving
 
 from tfshop.errors import ConfigError
 from tfshop.serving.batching import Batcher, BatchingOptions
+from tfshop.serving.deadline import NO_DEADLINE, Deadline
 from tfshop.serving.status import ServingError, invalid, not_found
 from tfshop.serving.tensors import SignatureSpec, from_proto
 
 log = logging.getLogger(__name__)
 Arrays = dict[str, np.ndarray]
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+CHUNK_ROWS = 128  # rows per model call of a larger request: how often it checks its deadline
 RETRY_MAX_SECONDS = 60.0  # a version that failed to load is tried again, waiting up to this long
 
 
@@ -117,7 +119,9 @@ class LoadedVersion:
         self._module = tf.saved_model.load(str(path))
         self._functions = dict(self._module.signatures)
         self._batchers = {
-            name: Batcher(lambda inputs, name=name: self._call(name, inputs), batching)
+            name: Batcher(
+                lambda inputs, deadline, name=name: self._call_in_chunks(name, inputs, deadline), batching
+            )
             for name in self._functions
             if batching
         }
@@ -130,10 +134,24 @@ class LoadedVersion:
             )
         return self.specs[signature]
 
-    def predict(self, signature: str, inputs: Arrays, rows: int) -> Arrays:
+    def predict(self, signature: str, inputs: Arrays, rows: int, deadline: Deadline = NO_DEADLINE) -> Arrays:
         """Scores checked inputs (see ``SignatureSpec.check``) through the batcher if there is one."""
         batcher = self._batchers.get(signature)
-        return batcher.submit(inputs, rows) if batcher else self._call(signature, inputs)
+        if batcher:
+            return batcher.submit(inputs, rows, deadline)
+        return self._call_in_chunks(signature, inputs, deadline)
+
+    def _call_in_chunks(self, signature: str, inputs: Arrays, deadline: Deadline) -> Arrays:
+        """The model on ``CHUNK_ROWS`` rows at a time, so that a request past its deadline, or
+        given up by its client, stops between two chunks (a running TensorFlow call cannot be)."""
+        rows = len(next(iter(inputs.values())))
+        if rows <= CHUNK_ROWS:
+            return self._call(signature, inputs)
+        parts = []
+        for start in range(0, rows, CHUNK_ROWS):
+            deadline.check()
+            parts.append(self._call(signature, {k: v[start : start + CHUNK_ROWS] for k, v in inputs.items()}))
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
     def _call(self, signature: str, inputs: Arrays) -> Arrays:
         try:

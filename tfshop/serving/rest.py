@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 from google.protobuf import json_format
 
+from tfshop.serving.deadline import Deadline
 from tfshop.serving.limits import Limits
 from tfshop.serving.service import Service
 from tfshop.serving.status import ServingError, invalid, not_found
@@ -128,7 +129,12 @@ class RestHandler(BaseHTTPRequestHandler):
         if not isinstance(signature, str):
             raise invalid("'signature_name' must be text")
         result = self.service.predict(
-            name, version, label, signature, lambda spec: rows_from_json(body, spec, limits.max_request_rows)
+            name,
+            version,
+            label,
+            signature,
+            lambda spec: rows_from_json(body, spec, limits.max_request_rows),
+            deadline=Deadline(limits.request_timeout_seconds),
         )
         outputs = {k: to_json(v) for k, v in result.outputs.items()}
         single = next(iter(outputs.values())) if len(outputs) == 1 else None

@@ -121,6 +121,7 @@ def serve(args) -> None:
         max_concurrent_requests=args.max_concurrent_requests,
         max_connections=args.max_connections,
         read_timeout_seconds=args.read_timeout_seconds,
+        request_timeout_seconds=args.request_timeout_seconds,
     )
     try:
         limits.validate()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfshop.serving.deadline import NO_DEADLINE, Deadline
 from tfshop.serving.limits import Limits
 from tfshop.serving.models import LoadedVersion, ModelManager
 from tfshop.serving.status import invalid, unavailable
@@ -39,8 +40,10 @@ class Service:
         signature: str,
         decode: Callable[[SignatureSpec], Arrays],
         output_filter: list[str] | None = None,
+        deadline: Deadline = NO_DEADLINE,
     ) -> Prediction:
-        """``decode`` turns the request body into arrays once the signature is known."""
+        """``decode`` turns the request body into arrays once the signature is known; past
+        ``deadline`` (or once its client gave up) the request stops at the next chance."""
         model = self.manager.resolve(name, version, label)
         signature = signature or DEFAULT_SIGNATURE
         spec = model.spec(signature)
@@ -49,10 +52,13 @@ class Service:
         unknown = sorted(set(output_filter or ()) - set(spec.outputs))
         if unknown:
             raise invalid(f"output_filter names no output of {signature!r}: {unknown[0]!r}")
-        if not self._slots.acquire(timeout=self.limits.queue_timeout_seconds):
+        wait, remaining = self.limits.queue_timeout_seconds, deadline.remaining()
+        if not self._slots.acquire(timeout=wait if remaining is None else max(0.0, min(wait, remaining))):
+            deadline.check()
             raise unavailable("the server is busy: too many requests in flight")
         try:
-            outputs = model.predict(signature, inputs, rows)
+            deadline.check()
+            outputs = model.predict(signature, inputs, rows, deadline)
         finally:
             self._slots.release()
         if output_filter:

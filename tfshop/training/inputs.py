@@ -67,11 +67,13 @@ class TrainingInputs:
         if self.config.input_cache != "auto":
             return self.config.input_cache == "memory"
         report = json.loads((self.data_dir / "prepare_report.json").read_text())
-        examples = report["examples"]["train"] + report["examples"]["valid"] * self.config.validation
+        # the train split's columns and, during a pass, their copy in that pass's order
+        examples = 2 * report["examples"]["train"] + report["examples"]["valid"] * self.config.validation
         needed = estimated_bytes(self.data_dir, "train", self.schema, self.targets.columns(), examples)
         limit = min(self.config.max_cache_gib * 2**30, psutil.virtual_memory().available / 2)
         log.info(
-            "input: %s (the train and valid splits need about %.2f GiB in memory; limit %.2f GiB)",
+            "input: %s (the train and valid splits need about %.2f GiB in memory, a shuffled pass's copy "
+            "included; limit %.2f GiB)",
             "in memory" if needed <= limit else "streamed",
             needed / 2**30,
             limit / 2**30,
