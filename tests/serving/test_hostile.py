@@ -3,6 +3,7 @@ should see, and methods the API does not have are refused with a 4xx naming the 
 
 import http.client
 import json
+import resource
 
 import grpc
 import numpy as np
@@ -39,6 +40,7 @@ def test_declared_shapes_are_checked_before_any_tensor_is_made(server):
     running, inputs = server
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(running.grpc_target))
     name = next(n for n, v in inputs.items() if v.dtype == np.float32)
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; the server runs in this process
     for size in (2**29, 2**40):
         request = predict_pb2.PredictRequest()
         request.model_spec.name = "shop"
@@ -49,6 +51,8 @@ def test_declared_shapes_are_checked_before_any_tensor_is_made(server):
             stub.Predict(request, timeout=30)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert f"batch of {size} rows is over the limit of 64" in refused.value.details()
+    # 2^29 floats made would take 2 GiB: the process's peak memory must not have moved
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 256 << 10
     request.inputs[name].tensor_shape.dim[0].size = 2
     request.inputs[name].tensor_shape.dim.add().size = 2**40
     with pytest.raises(
