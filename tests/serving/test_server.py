@@ -4,14 +4,12 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import threading
 import time
 
 import grpc
 import numpy as np
-import psutil
 import pytest
 import requests
 import tensorflow as tf
@@ -31,7 +29,6 @@ from tfshop.serving.batching import BatchingOptions
 from tfshop.serving.client import ClientError, connect
 from tfshop.serving.limits import Limits
 from tfshop.serving.models import ModelManager, ModelSource, read_model_config
-from tfshop.serving.process import server_process
 from tfshop.serving.server import ModelServer, sources_from_flags
 from tfshop.serving.tensors import to_json
 
@@ -331,25 +328,3 @@ def test_a_version_seen_half_copied_is_loaded_once_complete(exported, tmp_path):
     wait_for(lambda: manager.poll() or manager.states("shop")[1].state == "AVAILABLE", timeout=30)
     assert set(manager.resolve("shop").predict("serving_default", inputs, ROWS)) >= {"ctr"}
     manager.stop()
-
-
-def test_sigterm_lets_requests_in_flight_finish(exported, tmp_path):
-    """A request waiting 3 s in the batching queue when SIGTERM arrives still gets its answer."""
-    model_dir, _, inputs = exported
-    parameters = tmp_path / "batching.txt"
-    parameters.write_text("batch_timeout_micros { value: 3000000 }\nmax_batch_size { value: 1024 }\n")
-    flags = ["--enable_batching", "--batching_parameters_file", str(parameters)]
-    with server_process(model_dir, "shop", tmp_path / "server.log", *flags) as (rest_url, _):
-        client = connect(rest_url, "shop")
-        client.wait_until_available()
-        client.predict(inputs)  # metadata cached: the request below is one POST
-        (server,) = [p for p in psutil.Process().children() if "serve" in " ".join(p.cmdline())]
-        answers = []
-        request = threading.Thread(target=lambda: answers.append(client.predict(inputs)))
-        request.start()
-        time.sleep(1.0)
-        server.send_signal(signal.SIGTERM)
-        request.join(timeout=30)
-        client.close()
-        assert answers and set(answers[0]) >= {"ctr"}  # answered, not cut off
-        assert server.wait(timeout=30) == 0

@@ -28,11 +28,13 @@ from google.protobuf import json_format
 
 from tfshop.serving.deadline import Deadline
 from tfshop.serving.limits import Limits
+from tfshop.serving.refusals import Refuser, refusal
 from tfshop.serving.service import Service
 from tfshop.serving.status import ServingError, invalid, not_found
 from tfshop.serving.tensors import dumps, loads, rows_from_json, to_json
 
 log = logging.getLogger(__name__)
+IDLE_LINGER_SECONDS = 0.5  # stopping: how long a kept-alive connection may stay idle before it closes
 
 _URL = re.compile(
     r"^/v1/models/(?P<name>[A-Za-z0-9_.\-]+)"
@@ -57,8 +59,12 @@ class RestHandler(BaseHTTPRequestHandler):
     server: RestServer
 
     def handle_one_request(self) -> None:
-        self.server.reading(self.connection)  # the next request's head
+        self.server.reading(self.connection, idle=True)  # the next request's head
         super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        self.server.reading(self.connection)  # a request has begun: no longer idle
+        return super().parse_request()
 
     def do_GET(self) -> None:
         self._answer(self._get)
@@ -79,8 +85,7 @@ class RestHandler(BaseHTTPRequestHandler):
 
     def _answer(self, route) -> None:
         self.server.reading(self.connection)  # the body, if any
-        with self.server.in_flight():
-            self._respond(route)
+        self._respond(route)
 
     def _respond(self, route) -> None:
         try:
@@ -91,6 +96,8 @@ class RestHandler(BaseHTTPRequestHandler):
             log.exception("REST request %s failed", self.path)
             status, body = 500, {"error": f"internal error: {type(err).__name__}: {err}"}
         payload = dumps(body)
+        if self.server.stopping:
+            self.close_connection = True
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -179,61 +186,86 @@ class RestServer(ThreadingHTTPServer):
     """One thread per connection, at most ``limits.max_connections`` of them, each cut off when
     its client is slower than ``limits.read_timeout_seconds``; a listen backlog for bursts of
     clients (the standard library's 5 overflows when dozens connect at once, and the kernel then
-    resets connections)."""
+    resets connections).
+
+    Stopping is graceful: ``stop_accepting`` answers new connections 503 and closes idle kept-alive
+    ones, requests in flight finish and close their connections (``drain`` waits for that), then
+    ``close`` answers the connections still waiting in the listen backlog 503 too, so no client
+    that got through is cut off without an answer."""
 
     daemon_threads = True
     request_queue_size = 1024
-    _BUSY_BODY = b'{"error": "the server is busy: too many open connections"}'
-    _BUSY = (
-        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
-    )
+    _BUSY = refusal("the server is busy: too many open connections")
+    _STOPPING = refusal("the server is shutting down")
 
     def __init__(self, address, handler, limits: Limits):
         self.limits = limits
         self._deadlines: dict[socket.socket, float | None] = {}  # None: not waiting on the client
-        self._lock, self._closed, self._busy = threading.Lock(), threading.Event(), 0
+        self._idle: dict[socket.socket, float] = {}  # kept-alive, waiting for a next request since
+        self._lock, self._closed, self._stopping = threading.Lock(), threading.Event(), threading.Event()
+        self._refuser = Refuser()
         super().__init__(address, handler)  # closes the server itself if it cannot bind
         threading.Thread(target=self._cut_slow_clients, name="rest-timeouts", daemon=True).start()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def process_request(self, request, client_address) -> None:
         with self._lock:
             full = len(self._deadlines) >= self.limits.max_connections
-            if not full:
+            if not (full or self.stopping):
                 self._deadlines[request] = None
-        if full:
-            self._refuse(request)
+        if self.stopping:
+            self._refuser.refuse(request, self._STOPPING)
+        elif full:
+            self._refuser.refuse(request, self._BUSY)
         else:
             super().process_request(request, client_address)
 
-    @contextlib.contextmanager
-    def in_flight(self):
-        """Counts a request from its head to its last byte out, for ``drain``."""
-        with self._lock:
-            self._busy += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._busy -= 1
+    def stop_accepting(self) -> None:
+        """New connections get 503 from now on; a kept-alive connection is closed once it has
+        been idle ``IDLE_LINGER_SECONDS`` (a client in the middle of sending its next request
+        gets an answer, not a closed connection)."""
+        self._stopping.set()
+
+    def close(self) -> None:
+        """Stops the accept loop, answers the connections left in the listen backlog 503, closes."""
+        self.shutdown()
+        self.socket.setblocking(False)
+        while True:
+            try:
+                request, _ = self.socket.accept()
+            except OSError:  # BlockingIOError: the backlog is empty
+                break
+            self._refuser.refuse(request, self._STOPPING)
+        self.server_close()
+        self._refuser.finish()
 
     def drain(self, grace_seconds: float) -> int:
-        """Waits up to ``grace_seconds`` for the requests in flight; returns how many are left."""
+        """Waits up to ``grace_seconds`` for the open connections to close, as each does once
+        its request in flight is answered; returns how many are left."""
         deadline = time.monotonic() + grace_seconds
-        while self._busy and time.monotonic() < deadline:
+        while self._deadlines and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self._busy
+        return len(self._deadlines)
 
-    def reading(self, connection: socket.socket, waiting: bool = True) -> None:
-        """Starts (or, with ``waiting=False``, stops) the clock on ``connection``'s client."""
+    def reading(self, connection: socket.socket, waiting: bool = True, idle: bool = False) -> None:
+        """Starts (or, with ``waiting=False``, stops) the clock on ``connection``'s client;
+        ``idle``: between requests, where stopping may close the connection."""
         deadline = time.monotonic() + self.limits.read_timeout_seconds if waiting else None
         with self._lock:
             if connection in self._deadlines:
                 self._deadlines[connection] = deadline
+            if idle:
+                self._idle[connection] = time.monotonic()
+            else:
+                self._idle.pop(connection, None)
 
     def shutdown_request(self, request) -> None:
         with self._lock:
             self._deadlines.pop(request, None)
+            self._idle.pop(request, None)
         super().shutdown_request(request)
 
     def handle_error(self, request, client_address) -> None:
@@ -244,25 +276,22 @@ class RestServer(ThreadingHTTPServer):
         super().server_close()
 
     def _cut_slow_clients(self) -> None:
-        while not self._closed.wait(0.2):
+        """Every 0.1 s: cuts off clients past their read deadline and, once stopping, closes the
+        connections idle for ``IDLE_LINGER_SECONDS``."""
+        while not self._closed.wait(0.1):
             now = time.monotonic()
             with self._lock:
                 late = [
                     c for c, deadline in self._deadlines.items() if deadline is not None and deadline < now
                 ]
+                if self.stopping:
+                    late += [c for c, since in self._idle.items() if now - since >= IDLE_LINGER_SECONDS]
                 for connection in late:
                     self._deadlines[connection] = None
+                    self._idle.pop(connection, None)
             for connection in late:  # the handler's blocked read returns; its thread ends
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
-
-    def _refuse(self, request: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            request.settimeout(1.0)
-            request.sendall(self._BUSY)
-            request.setblocking(False)
-            request.recv(1 << 16)  # what the client already sent: closing on unread bytes resets
-        super().shutdown_request(request)
 
 
 def make_rest_server(service: Service, host: str, port: int) -> ThreadingHTTPServer:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 from tfshop.errors import ConfigError
@@ -71,15 +72,23 @@ class ModelServer:
         return self
 
     def stop(self) -> None:
-        """Stops accepting, lets the requests in flight finish (up to ``grace_seconds``), then
-        closes: what ``docker stop`` and Kubernetes expect of SIGTERM."""
-        self._rest.shutdown()
-        grpc_stopped = self._grpc.stop(grace=self.grace_seconds)
-        left = self._rest.drain(self.grace_seconds)
-        if left:
-            log.warning("stopping with %d REST requests unfinished after %gs", left, self.grace_seconds)
-        self._rest.server_close()
-        grpc_stopped.wait()
+        """Stops accepting (new predictions get 503 / UNAVAILABLE, new REST connections 503), lets
+        the requests in flight finish (up to ``grace_seconds``), then closes: what ``docker stop``
+        and Kubernetes expect of SIGTERM."""
+        until = time.monotonic() + self.grace_seconds
+        self.service.stop_accepting()
+        self._rest.stop_accepting()
+        calls = self.service.drain(self.grace_seconds)
+        connections = self._rest.drain(max(0.0, until - time.monotonic()))
+        if calls or connections:
+            log.warning(
+                "stopping after %gs with %d predictions and %d REST connections unfinished",
+                self.grace_seconds,
+                calls,
+                connections,
+            )
+        self._grpc.stop(grace=0).wait()
+        self._rest.close()
         self.manager.stop()
 
     def __enter__(self) -> ModelServer:
@@ -144,5 +153,6 @@ def serve(args) -> None:
         signal.signal(signum, lambda *_: stopped.set())
     with server:
         print(f"serving REST on {server.rest_url} and gRPC on {server.grpc_target}", flush=True)
-        stopped.wait()
+        while not stopped.wait(timeout=0.2):  # a wait without timeout may miss the signal: Python
+            pass  # runs handlers in the main thread, which a signal sent to another thread never wakes
     print("server stopped", flush=True)

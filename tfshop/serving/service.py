@@ -26,13 +26,40 @@ class Prediction:
 
 
 class Service:
-    """Resolves requests against the model manager and runs them within the limits."""
+    """Resolves requests against the model manager and runs them within the limits; once
+    stopping, refuses new predictions and lets the ones in flight finish."""
 
     def __init__(self, manager: ModelManager, limits: Limits):
         self.manager, self.limits = manager, limits
         self._slots = threading.BoundedSemaphore(limits.max_concurrent_requests)
+        self._changed = threading.Condition()
+        self._in_flight, self._stopping = 0, False
 
-    def predict(
+    def stop_accepting(self) -> None:
+        """Predictions asked from now on get UNAVAILABLE (HTTP 503)."""
+        with self._changed:
+            self._stopping = True
+
+    def drain(self, seconds: float) -> int:
+        """Waits up to ``seconds`` for the predictions in flight; returns how many are left."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._in_flight, timeout=seconds)
+            return self._in_flight
+
+    def predict(self, *args, **kwargs) -> Prediction:
+        """``_predict``, counted in flight (refused once stopping)."""
+        with self._changed:
+            if self._stopping:
+                raise unavailable("the server is shutting down")
+            self._in_flight += 1
+        try:
+            return self._predict(*args, **kwargs)
+        finally:
+            with self._changed:
+                self._in_flight -= 1
+                self._changed.notify_all()
+
+    def _predict(
         self,
         name: str,
         version: int | None,

@@ -132,7 +132,8 @@ def _whole_array(value: Any, dtype: tf.DType) -> np.ndarray | None:
         limits = np.iinfo(dtype.as_numpy_dtype)
         if array.min() < limits.min or array.max() > limits.max:
             return None
-    return array.astype(dtype.as_numpy_dtype, copy=False)
+    with np.errstate(over="ignore"):  # a value beyond the type's range becomes inf, refused after
+        return array.astype(dtype.as_numpy_dtype, copy=False)
 
 
 def from_proto(name: str, proto, dtype: tf.DType) -> np.ndarray:
