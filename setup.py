@@ -24,7 +24,10 @@ setup(
         "tensorflow-text~=2.21.0",
         "tensorflow-recommenders~=0.7.7",
         "tensorboard~=2.21.0",
-        "tensorflow-serving-api~=2.21.0",
+        # 2.19's stubs speak the same gRPC API; tfx-bsl 1.21 (its C++ Example encoder writes
+        # prepare's records) pins serving-api below 2.20 and brings Apache Beam
+        "tensorflow-serving-api>=2.19,<2.22",
+        "tfx-bsl~=1.21.0",
         "grpcio>=1.60",
         "requests>=2.31",
         "orjson>=3.10",

@@ -76,7 +76,7 @@ def split_valid_events(
         if dtype == "string":
             out[column] = as_strings(raw[column])
         else:
-            blank = raw[column].isna() | (raw[column].astype(str).str.strip().isin(["", "nan"]))
+            blank = _blank(raw[column])
             number = pd.to_numeric(raw[column].where(~blank), errors="coerce")
             reject(number.isna() & ~blank, f"unparseable {column}")
             reject(out_of_range(number, max_abs), out_of_range_reason(column, max_abs))
@@ -88,6 +88,14 @@ def split_valid_events(
     bad = reason != ""
     rejected = raw[bad].astype(str).assign(reason=reason[bad])
     return out[~bad].reset_index(drop=True), rejected.reset_index(drop=True)
+
+
+def _blank(values: pd.Series) -> pd.Series:
+    """Missing values: NaN, and in a text column also empty or "nan" (a numeric column read as
+    numbers has no text to look at, so it is not turned into strings)."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.isna()
+    return values.isna() | values.astype(str).str.strip().isin(["", "nan"])
 
 
 def find_bots(events: pd.DataFrame, max_actions_per_hour: int) -> pd.Series:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from tfshop.data.schema import Schema
 from tfshop.errors import DataError
@@ -14,43 +16,60 @@ from tfshop.errors import DataError
 SHARD_MANIFEST = "shards.json"
 
 
-def _column(df: pd.DataFrame, name: str, dtype: str, default, nested: bool):
-    if nested:
-        return [[str(v).encode() for v in values] for values in df[name]]
-    values = df[name] if name in df else pd.Series(default, index=df.index)
-    if dtype == "string":
-        return [v.encode() for v in values.fillna(default).astype(str)]
-    if dtype == "int64":
-        return values.fillna(default).astype("int64").tolist()
-    return values.fillna(default).astype("float64").tolist()
+ENCODE_ROWS = 65_536  # rows encoded at a time: bounds the serialized records held in memory
 
 
 def write_records(path: Path, df: pd.DataFrame, schema: Schema) -> int:
-    """Writes every row of ``df`` as one Example with the schema's features and labels."""
+    """Writes every row of ``df`` as one Example with the schema's features and labels: the
+    columns become one Arrow record batch, encoded by tfx-bsl's C++ encoder."""
     import tensorflow as tf  # here, so that prepare's configs load (and fail) without TensorFlow
+    from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
 
-    columns = []
-    for f in schema.features:
-        columns.append((f.name, f.dtype, _column(df, f.name, f.dtype, f.default, f.kind == "sequence")))
+    columns = {
+        f.name: _arrow_column(df, f.name, f.dtype, f.default, f.kind == "sequence") for f in schema.features
+    }
     for label in schema.labels:
-        columns.append((label.name, label.dtype, _column(df, label.name, label.dtype, label.default, False)))
+        columns[label.name] = _arrow_column(df, label.name, label.dtype, label.default, False)
+    encoder = RecordBatchToExamplesEncoder()
     with tf.io.TFRecordWriter(str(path), options="GZIP") as writer:
-        for i in range(len(df)):
-            example = tf.train.Example()
-            feature = example.features.feature
-            for name, dtype, values in columns:
-                value = values[i]
-                if dtype == "string":
-                    if isinstance(value, list):
-                        feature[name].bytes_list.value.extend(value)
-                    else:
-                        feature[name].bytes_list.value.append(value)
-                elif dtype == "int64":
-                    feature[name].int64_list.value.append(value)
-                else:
-                    feature[name].float_list.value.append(value)
-            writer.write(example.SerializeToString())
+        for start in range(0, len(df), ENCODE_ROWS):
+            parts = [
+                encoder.encode(pa.RecordBatch.from_pydict({name: array.slice(start, ENCODE_ROWS)}))
+                for name, array in columns.items()
+            ]
+            for record in map(b"".join, zip(*parts)):
+                writer.write(record)
     return len(df)
+
+
+def _arrow_column(df: pd.DataFrame, name: str, dtype: str, default, nested: bool) -> pa.ListArray:
+    """One feature as a list per row, as the encoder takes it: a sequence's values as bytes, a
+    scalar as a one-value list (a missing value as ``default``)."""
+    if nested:
+        lists = pa.array(df[name].tolist())
+        values = lists.flatten()
+        if not pa.types.is_string(values.type) and not pa.types.is_null(values.type):
+            values = pa.array([str(v) for v in values.to_pylist()])  # ids given as numbers
+        return pa.ListArray.from_arrays(lists.offsets, values.cast(pa.binary()))
+    values = df[name] if name in df else pd.Series(default, index=df.index)
+    if dtype == "string":
+        array = _text(values.fillna(default))
+    elif dtype == "int64":
+        array = pa.array(values.fillna(default).to_numpy("int64"))
+    else:
+        array = pa.array(values.fillna(default).to_numpy("float32"))
+    return pa.ListArray.from_arrays(pa.array(np.arange(len(array) + 1, dtype=np.int32)), array)
+
+
+def _text(values: pd.Series) -> pa.Array:
+    """Text as Arrow bytes without a Python string per value where the column holds text already."""
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a mixed column
+        array = None
+    if array is None or not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = pa.array(values.astype(str))  # numbers named as text: pandas' spelling, as read back
+    return array.cast(pa.binary())
 
 
 def write_shard_manifest(folder: Path) -> None:
