@@ -266,3 +266,17 @@ def test_catalogue_lists_every_item_with_its_fields(small_shop, small_dataset):
     report = json.loads((small_dataset / "prepare_report.json").read_text())
     assert catalogue["train_impressions"].sum() == report["examples"]["train"]
     assert "user_id" not in catalogue and "retrieval" in [t.name for t in schema.tasks]
+
+
+def test_shards_written_by_worker_processes_equal_a_serial_run(small_shop, small_dataset, tmp_path):
+    """The shared dataset's shards came from worker processes (one per core); written in one
+    process they are the same bytes, with the same statistics and report counts."""
+    serial = prepare(small_shop, tmp_path / "serial", PrepareConfig(partitions=3, workers=1))
+    shards = sorted(p.name for p in small_dataset.glob("*.tfrecord.gz"))
+    assert shards == sorted(p.name for p in serial.glob("*.tfrecord.gz")) and len(shards) == 9
+    for name in [*shards, "stats.json", "schema.json", "shards.json"]:
+        assert (serial / name).read_bytes() == (small_dataset / name).read_bytes(), name
+    report, serial_report = (
+        json.loads((d / "prepare_report.json").read_text()) for d in (small_dataset, serial)
+    )
+    assert report["examples"] == serial_report["examples"] and report["labels"] == serial_report["labels"]

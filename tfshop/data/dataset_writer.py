@@ -88,10 +88,14 @@ class DatasetWriter:
     ) -> None:
         """Rows of one split as shard ``index``; counts them and the positives of ``labels``."""
         write_records(self.folder / f"{split}-{index:05d}.tfrecord.gz", rows, schema)
-        self.report.data["examples"][split] += len(rows)
+        self.count_shard(split, len(rows), {name: int((rows[name] > 0).sum()) for name in labels})
+
+    def count_shard(self, split: str, examples: int, positives: dict[str, int]) -> None:
+        """Adds a written shard's examples and label positives to the report."""
+        self.report.data["examples"][split] += examples
         counts = self.report.data["labels"].setdefault(split, {})
-        for name in labels:
-            counts[name] = counts.get(name, 0) + int((rows[name] > 0).sum())
+        for name, n in positives.items():
+            counts[name] = counts.get(name, 0) + n
 
     def finish(self, schema: Schema, stats: dict, **report) -> None:
         """Writes the schema, the statistics, the report and the shard manifest."""

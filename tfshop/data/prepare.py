@@ -48,10 +48,10 @@ from tfshop.data.examples import (
     group_examples,
 )
 from tfshop.data.reuse import reuse_vocabularies
+from tfshop.data.shard_pool import ShardPool, default_workers
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
 from tfshop.data.tables import (
     CATEGORY_SEPARATOR,
-    SPLITS,
     iter_event_chunks,
     open_shop,
     read_items,
@@ -75,6 +75,7 @@ class PrepareConfig:
     num_oov_buckets: int = 1
     user_hash_buckets: int = 100_000  # 0 = a vocabulary of the training split's user ids
     partitions: int = 0
+    workers: int = 0  # processes writing shards (0 = one per core, at most one per partition)
     chunk_rows: int = 1_000_000
     max_actions_per_hour: int = 300
     min_timestamp: int = 0
@@ -94,6 +95,8 @@ class PrepareConfig:
             and self.valid_fraction + self.test_fraction < 1
         ):
             raise ValueError("valid_fraction/test_fraction: each in [0, 1) and their sum below 1")
+        if self.workers < 0:
+            raise ValueError("workers: must be >= 0 (0 = one per core)")
         if self.partitions < 0:
             raise ValueError("partitions: must be >= 0 (0 chooses from the number of events)")
         if self.max_actions_per_hour < 0:
@@ -165,18 +168,23 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
         raise DataError(f"{shop}: no examples left after removing duplicates and bots")
     schema = _draft_schema(present, users, config)
     vocab, numeric = VocabularyBuilder(), NumericStatistics()
-    for k in range(partitions):
-        file = tmp / "_partitions" / f"examples-{k:04d}.parquet"
-        if not file.exists():
-            continue
-        examples = pd.read_parquet(file)
-        examples["split"] = assign_split(examples, config.split, *cuts)
-        _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
-        for split in SPLITS:
-            rows = examples[examples["split"] == split]
-            if len(rows):
-                dataset.write_shard(split, k, rows, schema, FUNNEL_LABELS)
-        log.info("pass 3: partition %d/%d written (%.0fs)", k + 1, partitions, time.time() - started)
+    shards = ShardPool(config.workers or default_workers(partitions))
+    try:
+        for k in range(partitions):
+            file = tmp / "_partitions" / f"examples-{k:04d}.parquet"
+            if not file.exists():
+                continue
+            shards.submit(tmp, k, file, schema, config.split, cuts, FUNNEL_LABELS)
+            examples = pd.read_parquet(file)
+            examples["split"] = assign_split(examples, config.split, *cuts)
+            _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
+            log.info("pass 3: partition %d/%d counted (%.0fs)", k + 1, partitions, time.time() - started)
+        for counts in shards.results():
+            for split, written in counts.items():
+                dataset.count_shard(split, written["examples"], written["labels"])
+    finally:
+        shards.close()
+    log.info("pass 3: shards written (%.0fs)", time.time() - started)
     if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
     schema = _finish_schema(schema, tmp, vocab, config, report)
