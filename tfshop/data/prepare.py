@@ -47,8 +47,8 @@ from tfshop.data.examples import (
     attach_history,
     group_examples,
 )
+from tfshop.data.partition_pool import PartitionPool, default_workers, write_partition
 from tfshop.data.reuse import reuse_vocabularies
-from tfshop.data.shard_pool import ShardPool, default_workers
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
 from tfshop.data.tables import (
     CATEGORY_SEPARATOR,
@@ -154,36 +154,33 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
     if manifest.get("timestamps") == "rank":
         config = dataclasses.replace(config, max_actions_per_hour=0)
         report.note("bot filter off: this source's timestamps are ranks in each user's sequence")
-    times, present = [], set()
-    for k in range(partitions):
-        events = _read_partition(tmp / "_partitions" / f"p{k:04d}")
-        if events is not None:
-            examples = _partition_examples(events, items, users, config, dataset)
-            examples.to_parquet(tmp / "_partitions" / f"examples-{k:04d}.parquet", index=False)
-            times.append(examples["timestamp"].to_numpy())
-            present |= {c for c in examples.columns if _has_values(examples[c])}
-        log.info("pass 2: partition %d/%d grouped (%.0fs)", k + 1, partitions, time.time() - started)
-    cuts = _time_cuts(np.concatenate(times), config) if config.split == "time" and times else (0, 0)
-    if not times:
-        raise DataError(f"{shop}: no examples left after removing duplicates and bots")
-    schema = _draft_schema(present, users, config)
-    vocab, numeric = VocabularyBuilder(), NumericStatistics()
-    shards = ShardPool(config.workers or default_workers(partitions))
-    try:
+    with PartitionPool(config.workers or default_workers(partitions)) as pool:
+        for k in range(partitions):
+            pool.submit(group_partition, tmp / "_partitions", k, items, users, config)
+        times, present = [], set()
+        for k, grouped in enumerate(pool.results()):
+            if grouped is not None:
+                _count_grouped(grouped, config, dataset)
+                times.append(grouped.times)
+                present |= grouped.present
+            log.info("pass 2: partition %d/%d grouped (%.0fs)", k + 1, partitions, time.time() - started)
+        cuts = _time_cuts(np.concatenate(times), config) if config.split == "time" and times else (0, 0)
+        if not times:
+            raise DataError(f"{shop}: no examples left after removing duplicates and bots")
+        schema = _draft_schema(present, users, config)
+        vocab, numeric = VocabularyBuilder(), NumericStatistics()
         for k in range(partitions):
             file = tmp / "_partitions" / f"examples-{k:04d}.parquet"
             if not file.exists():
                 continue
-            shards.submit(tmp, k, file, schema, config.split, cuts, FUNNEL_LABELS)
+            pool.submit(write_partition, tmp, k, file, schema, config.split, cuts, FUNNEL_LABELS)
             examples = pd.read_parquet(file)
             examples["split"] = assign_split(examples, config.split, *cuts)
             _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
             log.info("pass 3: partition %d/%d counted (%.0fs)", k + 1, partitions, time.time() - started)
-        for counts in shards.results():
+        for counts in pool.results():
             for split, written in counts.items():
                 dataset.count_shard(split, written["examples"], written["labels"])
-    finally:
-        shards.close()
     log.info("pass 3: shards written (%.0fs)", time.time() - started)
     if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
@@ -255,17 +252,46 @@ def _read_partition(folder: Path) -> pd.DataFrame | None:
     return events
 
 
-def _partition_examples(events, items, users, config, dataset: DatasetWriter) -> pd.DataFrame:
+@dataclasses.dataclass
+class GroupedPartition:
+    """What pass 2 found in one partition, for the main process to count and quarantine."""
+
+    duplicates: int
+    bot_users: int
+    bot_rows: pd.DataFrame
+    unknown_items: int
+    times: np.ndarray
+    present: set[str]
+
+
+def group_partition(folder: Path, k: int, items, users, config: PrepareConfig) -> GroupedPartition | None:
+    """Pass 2 on partition ``k`` (run by a worker): its examples to ``examples-k.parquet``."""
+    events = _read_partition(folder / f"p{k:04d}")
+    if events is None:
+        return None
+    examples, grouped = _partition_examples(events, items, users, config)
+    examples.to_parquet(folder / f"examples-{k:04d}.parquet", index=False)
+    grouped.times = examples["timestamp"].to_numpy()
+    grouped.present = {c for c in examples.columns if _has_values(examples[c])}
+    return grouped
+
+
+def _count_grouped(grouped: GroupedPartition, config: PrepareConfig, dataset: DatasetWriter) -> None:
     report = dataset.report
+    report.data["duplicates_removed"] += grouped.duplicates
+    if len(grouped.bot_rows):
+        dataset.quarantine(grouped.bot_rows, f"bot: over {config.max_actions_per_hour} actions in one hour")
+        report.data["bots"]["users"] += grouped.bot_users
+        report.data["bots"]["rows"] += len(grouped.bot_rows)
+    report.data["unknown_items"] += grouped.unknown_items
+
+
+def _partition_examples(events, items, users, config) -> tuple[pd.DataFrame, GroupedPartition]:
     events, removed = drop_duplicates(events)
-    report.data["duplicates_removed"] += removed
     bots = find_bots(events, config.max_actions_per_hour) if config.max_actions_per_hour else ()
-    if len(bots):
-        is_bot = events["user_id"].isin(bots.index)
-        dataset.quarantine(events[is_bot], f"bot: over {config.max_actions_per_hour} actions in one hour")
-        report.data["bots"]["users"] += len(bots)
-        report.data["bots"]["rows"] += int(is_bot.sum())
-        events = events[~is_bot]
+    is_bot = events["user_id"].isin(bots.index) if len(bots) else pd.Series(False, index=events.index)
+    grouped = GroupedPartition(removed, len(bots), events[is_bot], 0, np.empty(0), set())
+    events = events[~is_bot]
     if config.split == "given" and "split" not in events:
         raise DataError("prepare.split: 'given' needs a split column (train/valid/test) in the events")
     examples = group_examples(events)
@@ -279,14 +305,14 @@ def _partition_examples(events, items, users, config, dataset: DatasetWriter) ->
     examples["hour_of_day"] = when.dt.hour.astype(str)
     examples["day_of_week"] = when.dt.dayofweek.astype(str)
     if items is not None:
-        report.data["unknown_items"] += int((~examples["item_id"].isin(items.index)).sum())
+        grouped.unknown_items = int((~examples["item_id"].isin(items.index)).sum())
         examples = examples.join(items, on="item_id")
         if "top_category" in examples:
             counted = examples["split"] == "train" if config.split == "given" else None
             examples = attach_category_views(examples, "top_category", counted)
     if users is not None:
         examples = examples.merge(users, on="user_id", how="left")
-    return examples
+    return examples, grouped
 
 
 def _item_table(items: pd.DataFrame | None) -> pd.DataFrame | None:

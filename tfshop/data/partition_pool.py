@@ -1,11 +1,11 @@
-"""Writing the partitions' TFRecord shards in worker processes, one partition per task.
+"""Prepare's per-partition work in worker processes, one partition per task.
 
-Encoding and compressing the records is most of prepare's work, and each partition's shards
-depend only on that partition's examples, so ``workers`` processes write them side by side
-while the main process goes on with the next partition's statistics (which stay in partition
-order, so the vocabularies and statistics are those of a serial run). Workers are forked after
-TensorFlow and tfx-bsl are loaded, so none loads them again; with one worker the shards are
-written in the calling process.
+Grouping a partition's events into examples (pass 2) and encoding and compressing its records
+(pass 3) depend only on that partition, so ``workers`` processes do them side by side. What is
+combined across partitions (report counts, quarantine files, vocabularies and statistics) is
+combined by the caller in partition order, so the dataset is the one a serial run writes.
+Workers are forked after TensorFlow and tfx-bsl are loaded, so none loads them again; with one
+worker the tasks run in the calling process.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ def write_partition(
     return counts
 
 
-class ShardPool:
-    """``submit`` partitions as they are ready; ``results`` waits for them all, in order."""
+class PartitionPool:
+    """``with pool:`` ``submit(fn, *args)`` per partition, then ``results()`` in submission order."""
 
     def __init__(self, workers: int):
         self._futures: list[Future] = []
@@ -58,20 +58,24 @@ class ShardPool:
             context = multiprocessing.get_context("fork" if fork else "spawn")
             self._pool = ProcessPoolExecutor(workers, mp_context=context)
 
-    def submit(self, *args) -> None:
-        """``write_partition``'s arguments."""
+    def submit(self, fn, *args) -> None:
         if self._pool is None:
             done: Future = Future()
-            done.set_result(write_partition(*args))
+            done.set_result(fn(*args))
             self._futures.append(done)
         else:
-            self._futures.append(self._pool.submit(write_partition, *args))
+            self._futures.append(self._pool.submit(fn, *args))
 
-    def results(self) -> list[ShardCounts]:
-        try:
-            return [future.result() for future in self._futures]
-        finally:
-            self.close()
+    def results(self) -> list:
+        """Each task's result, waiting for all; a task's error is raised here."""
+        futures, self._futures = self._futures, []
+        return [future.result() for future in futures]
+
+    def __enter__(self) -> PartitionPool:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
 
     def close(self) -> None:
         if self._pool is not None:
