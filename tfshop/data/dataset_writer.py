@@ -25,6 +25,15 @@ from tfshop.data.tables import SPLITS, claim_output, replace_dir
 log = logging.getLogger(__name__)
 
 
+def write_shard(
+    folder: Path, split: str, index: int, rows: pd.DataFrame, schema: Schema, labels: list[str]
+) -> tuple[int, dict[str, int]]:
+    """Writes ``rows`` as ``<split>-<index>.tfrecord.gz``; returns their count and the positives
+    of each of ``labels``."""
+    write_records(folder / f"{split}-{index:05d}.tfrecord.gz", rows, schema)
+    return len(rows), {name: int((rows[name] > 0).sum()) for name in labels}
+
+
 class Report:
     """Counts of everything read, kept, set aside and written; ``prepare_report.json``."""
 
@@ -87,8 +96,7 @@ class DatasetWriter:
         self, split: str, index: int, rows: pd.DataFrame, schema: Schema, labels: list[str]
     ) -> None:
         """Rows of one split as shard ``index``; counts them and the positives of ``labels``."""
-        write_records(self.folder / f"{split}-{index:05d}.tfrecord.gz", rows, schema)
-        self.count_shard(split, len(rows), {name: int((rows[name] > 0).sum()) for name in labels})
+        self.count_shard(split, *write_shard(self.folder, split, index, rows, schema, labels))
 
     def count_shard(self, split: str, examples: int, positives: dict[str, int]) -> None:
         """Adds a written shard's examples and label positives to the report."""

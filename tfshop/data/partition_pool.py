@@ -4,25 +4,28 @@ Grouping a partition's events into examples (pass 2) and encoding and compressin
 (pass 3) depend only on that partition, so ``workers`` processes do them side by side. What is
 combined across partitions (report counts, quarantine files, vocabularies and statistics) is
 combined by the caller in partition order, so the dataset is the one a serial run writes.
-Workers are forked after TensorFlow and tfx-bsl are loaded, so none loads them again; with one
-worker the tasks run in the calling process.
+Workers are forked from a fork server that loads TensorFlow and tfx-bsl once, never from the
+caller: a process whose TensorFlow threads have run (a test session, a notebook, a pipeline that
+trained) cannot be forked safely, as a lock held by one of its threads stays held in the child.
+With one worker the tasks run in the calling process.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
+from tfshop.data.dataset_writer import write_shard
 from tfshop.data.examples import assign_split
-from tfshop.data.records import write_records
 from tfshop.data.schema import Schema
 from tfshop.data.tables import SPLITS
 
-ShardCounts = dict[str, dict]  # split → {"examples": n, "labels": {name: positives}}
+ShardCounts = dict[str, tuple[int, dict[str, int]]]  # split → (examples, {label: positives})
 
 
 def default_workers(partitions: int) -> int:
@@ -39,9 +42,17 @@ def write_partition(
     for name in SPLITS:
         rows = examples[examples["split"] == name]
         if len(rows):
-            write_records(folder / f"{name}-{index:05d}.tfrecord.gz", rows, schema)
-            counts[name] = {"examples": len(rows), "labels": {lb: int((rows[lb] > 0).sum()) for lb in labels}}
+            counts[name] = write_shard(folder, name, index, rows, schema, labels)
     return counts
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tfshop.data.prepare", "tensorflow", "tfx_bsl.coders.example_coder"])
+    multiprocessing.forkserver.ensure_running()  # loads them while the caller reads its input
+    return context
 
 
 class PartitionPool:
@@ -51,12 +62,7 @@ class PartitionPool:
         self._futures: list[Future] = []
         self._pool = None
         if workers > 1:
-            import tensorflow  # noqa: F401  (loaded once here; the forked workers inherit it)
-            import tfx_bsl.coders.example_coder  # noqa: F401
-
-            fork = "fork" in multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if fork else "spawn")
-            self._pool = ProcessPoolExecutor(workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(workers, mp_context=_worker_context())
 
     def submit(self, fn, *args) -> None:
         if self._pool is None:

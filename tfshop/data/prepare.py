@@ -134,27 +134,8 @@ def prepare(
 def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, manifest: dict) -> None:
     started, tmp, report = time.time(), dataset.folder, dataset.report
     partitions = config.partition_count(manifest["counts"]["events"])
-    _spill_partitions(shop, tmp / "_partitions", partitions, config, dataset)
-    log.info(
-        "pass 1: %d rows read, %d valid (%.0fs)",
-        report.data["rows_read"],
-        report.data["rows_valid"],
-        time.time() - started,
-    )
-    if report.data["rows_valid"] == 0:
-        raise DataError(f"{shop}: no valid events (see the quarantine reasons: {report.data['quarantined']})")
-    items, users = _item_table(read_items(shop)), read_users(shop)
-    for name, table in (("items", items), ("users", users)):
-        if table is not None:
-            cleared = clear_out_of_range(table, config.max_abs_value, skip=("user_id",))
-            report.data["set_to_missing"].update({f"{name}.{c}": n for c, n in cleared.items()})
-    if manifest["counts"].get("malformed_lines"):
-        lines, file = manifest["counts"]["malformed_lines"], shop / "quarantine" / "malformed-lines.parquet"
-        report.note(f"ingest set aside {lines} malformed source lines ({file})")
-    if manifest.get("timestamps") == "rank":
-        config = dataclasses.replace(config, max_actions_per_hour=0)
-        report.note("bot filter off: this source's timestamps are ranks in each user's sequence")
     with PartitionPool(config.workers or default_workers(partitions)) as pool:
+        items, users, config = _read_input(shop, dataset, config, manifest, partitions)
         for k in range(partitions):
             pool.submit(group_partition, tmp / "_partitions", k, items, users, config)
         times, present = [], set()
@@ -179,8 +160,8 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
             _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
             log.info("pass 3: partition %d/%d counted (%.0fs)", k + 1, partitions, time.time() - started)
         for counts in pool.results():
-            for split, written in counts.items():
-                dataset.count_shard(split, written["examples"], written["labels"])
+            for split, (examples, positives) in counts.items():
+                dataset.count_shard(split, examples, positives)
     log.info("pass 3: shards written (%.0fs)", time.time() - started)
     if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
@@ -211,6 +192,32 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
         config=to_dict(config),
         seconds=round(time.time() - started, 1),
     )
+
+
+def _read_input(shop: Path, dataset: DatasetWriter, config: PrepareConfig, manifest: dict, partitions: int):
+    """Pass 1 (events spilled into partitions) and the item and user tables; the config to group with."""
+    started, tmp, report = time.time(), dataset.folder, dataset.report
+    _spill_partitions(shop, tmp / "_partitions", partitions, config, dataset)
+    log.info(
+        "pass 1: %d rows read, %d valid (%.0fs)",
+        report.data["rows_read"],
+        report.data["rows_valid"],
+        time.time() - started,
+    )
+    if report.data["rows_valid"] == 0:
+        raise DataError(f"{shop}: no valid events (see the quarantine reasons: {report.data['quarantined']})")
+    items, users = _item_table(read_items(shop)), read_users(shop)
+    for name, table in (("items", items), ("users", users)):
+        if table is not None:
+            cleared = clear_out_of_range(table, config.max_abs_value, skip=("user_id",))
+            report.data["set_to_missing"].update({f"{name}.{c}": n for c, n in cleared.items()})
+    if manifest["counts"].get("malformed_lines"):
+        lines, file = manifest["counts"]["malformed_lines"], shop / "quarantine" / "malformed-lines.parquet"
+        report.note(f"ingest set aside {lines} malformed source lines ({file})")
+    if manifest.get("timestamps") == "rank":
+        config = dataclasses.replace(config, max_actions_per_hour=0)
+        report.note("bot filter off: this source's timestamps are ranks in each user's sequence")
+    return items, users, config
 
 
 def _spill_partitions(shop, folder, partitions, config, dataset: DatasetWriter) -> None:
@@ -259,9 +266,9 @@ class GroupedPartition:
     duplicates: int
     bot_users: int
     bot_rows: pd.DataFrame
-    unknown_items: int
-    times: np.ndarray
-    present: set[str]
+    unknown_items: int = 0
+    times: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype="int64"))
+    present: set[str] = dataclasses.field(default_factory=set)
 
 
 def group_partition(folder: Path, k: int, items, users, config: PrepareConfig) -> GroupedPartition | None:
@@ -290,7 +297,7 @@ def _partition_examples(events, items, users, config) -> tuple[pd.DataFrame, Gro
     events, removed = drop_duplicates(events)
     bots = find_bots(events, config.max_actions_per_hour) if config.max_actions_per_hour else ()
     is_bot = events["user_id"].isin(bots.index) if len(bots) else pd.Series(False, index=events.index)
-    grouped = GroupedPartition(removed, len(bots), events[is_bot], 0, np.empty(0), set())
+    grouped = GroupedPartition(removed, len(bots), events[is_bot])
     events = events[~is_bot]
     if config.split == "given" and "split" not in events:
         raise DataError("prepare.split: 'given' needs a split column (train/valid/test) in the events")

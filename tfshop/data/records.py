@@ -20,8 +20,11 @@ ENCODE_ROWS = 65_536  # rows encoded at a time: bounds the serialized records he
 
 
 def write_records(path: Path, df: pd.DataFrame, schema: Schema) -> int:
-    """Writes every row of ``df`` as one Example with the schema's features and labels: the
-    columns become one Arrow record batch, encoded by tfx-bsl's C++ encoder."""
+    """Writes every row of ``df`` as one Example with the schema's features and labels. tfx-bsl's
+    C++ encoder turns each column (an Arrow list array) into one-feature Examples; a row's record
+    is their concatenation in schema order, which protobuf parses as one Example (encoding the
+    columns together would order each record's features at random: more gzip bytes, other bytes
+    on every run)."""
     import tensorflow as tf  # here, so that prepare's configs load (and fail) without TensorFlow
     from tfx_bsl.coders.example_coder import RecordBatchToExamplesEncoder
 
