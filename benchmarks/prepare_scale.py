@@ -2,16 +2,21 @@
 
 ``--data`` is a shop directory; with ``--simulate-events N`` and no directory there yet, a
 synthetic shop of about N events is written there first. Prepare runs in a child process, so its
-CPU time (user + system) and peak resident memory are measured alone. With ``--baseline DIR`` (a
-checkout of an earlier commit, e.g. ``git worktree add ../before <commit>``) the same run
-alternates the current code and the code in DIR (``PYTHONPATH``), ``--pairs`` times, and reports
-medians per contender and the ratios current / baseline.
+CPU time (user + system, with every process it starts: this process becomes their subreaper,
+so worker processes orphaned at the end are counted too) and peak resident memory (of prepare's
+own process) are measured alone. With ``--beam`` the current code
+also runs on Apache Beam's DirectRunner (one worker process per core); with ``--baseline DIR``
+(a checkout of an earlier commit, e.g. ``git worktree add ../before <commit>``) the code in DIR
+(``PYTHONPATH``) runs too. Contenders alternate in one run, ``--pairs`` times; the result holds
+medians per contender and ratios to the current in-process run.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -21,6 +26,8 @@ from pathlib import Path
 from common import medians, parser, write_result
 
 HERE = Path(__file__).resolve().parent
+PR_SET_CHILD_SUBREAPER = 36  # prctl option: orphaned descendants are reparented to this process
+BEAM = ["--runner", "DirectRunner", "--direct_running_mode=multi_processing"]
 
 
 def main() -> None:
@@ -28,7 +35,9 @@ def main() -> None:
     p.add_argument("--simulate-events", type=int, default=0)
     p.add_argument("--baseline", type=Path, help="a checkout of an earlier tfshop to compare with")
     p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--beam", action="store_true", help="also run on Beam's DirectRunner")
     args = p.parse_args()
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1)
     started = time.time()
     if not args.data.exists():
         if not args.simulate_events:
@@ -44,31 +53,33 @@ def main() -> None:
         ]
         subprocess.run(_tfshop(HERE.parent, *simulate), check=True)
     events = json.loads((args.data / "shop.json").read_text())["counts"]["events"]
-    contenders = (
-        {"current": HERE.parent, "baseline": args.baseline} if args.baseline else {"current": HERE.parent}
-    )
+    contenders = {"current": (HERE.parent, [])}
+    if args.beam:
+        contenders["beam"] = (HERE.parent, [*BEAM, f"--direct_num_workers={os.cpu_count()}"])
+    if args.baseline:
+        contenders["baseline"] = (args.baseline, [])
     runs: dict[str, list[dict]] = {name: [] for name in contenders}
-    for pair in range(1 if args.quick or not args.baseline else args.pairs):
-        for name, code in contenders.items():
-            runs[name].append(_prepare_once(code, args.data, events))
+    for pair in range(1 if args.quick or len(contenders) == 1 else args.pairs):
+        for name, (code, options) in contenders.items():
+            runs[name].append(_prepare_once(code, args.data, events, options))
             print(f"pair {pair + 1}: {name} {runs[name][-1]}", flush=True)
     result = {name: medians(found) for name, found in runs.items()}
-    ratios = {}
-    if args.baseline:
-        now, before = result["current"], result["baseline"]
-        ratios = {
-            "cpu_seconds_ratio": round(now["cpu_seconds"] / before["cpu_seconds"], 3),
-            "events_per_sec_ratio": round(now["events_per_sec"] / before["events_per_sec"], 3),
-        }
+    now, ratios = result["current"], {}
+    for name in result.keys() - {"current"}:
+        ratios[f"{name}_cpu_seconds_ratio"] = round(result[name]["cpu_seconds"] / now["cpu_seconds"], 3)
+        speed = result[name]["events_per_sec"] / now["events_per_sec"]
+        ratios[f"{name}_events_per_sec_ratio"] = round(speed, 3)
     write_result(
         args.out,
-        "tfshop prepare with default PrepareConfig in a child process (CPU = user + system, peak RSS "
-        "of that process); contenders alternate in one run, medians over the pairs",
+        "tfshop prepare with default PrepareConfig in a child process (CPU = user + system of it and "
+        "every process it started; peak RSS of prepare's own process); contenders alternate "
+        "in one run, medians over the pairs; ratios are contender / current in-process",
         started,
         events=events,
-        **result["current"],
-        **({"baseline": result["baseline"], "runs": runs} if args.baseline else {}),
+        **now,
+        **{name: found for name, found in result.items() if name != "current"},
         **ratios,
+        runs=runs,
     )
 
 
@@ -77,18 +88,21 @@ def _tfshop(code: Path, *argv: str) -> list[str]:
             "from tfshop.cli import main; sys.exit(main())", "-q", *argv]  # fmt: skip
 
 
-def _prepare_once(code: Path, shop: Path, events: int) -> dict:
+def _prepare_once(code: Path, shop: Path, events: int, options: list[str]) -> dict:
     with tempfile.TemporaryDirectory(dir=shop.parent) as scratch:
         out = Path(scratch) / "dataset"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
-        child = subprocess.Popen(_tfshop(code, "prepare", "--shop", str(shop), "--out", str(out)))
-        _, status, usage = os.wait4(child.pid, 0)  # this child's own usage, not the simulator's
+        child = subprocess.Popen(_tfshop(code, "prepare", "--shop", str(shop), "--out", str(out), *options))
+        _, status, usage = os.wait4(child.pid, 0)
         seconds = time.time() - t0
+        _reap_descendants()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"prepare ({code}) failed with exit code {os.waitstatus_to_exitcode(status)}")
         report = json.loads((out / "prepare_report.json").read_text())
         size = sum(f.stat().st_size for f in out.glob("*.tfrecord.gz"))
-    cpu = usage.ru_utime + usage.ru_stime
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return {
         "examples": sum(report["examples"].values()),
         "prepare_seconds": round(seconds, 1),
@@ -98,6 +112,15 @@ def _prepare_once(code: Path, shop: Path, events: int) -> dict:
         "peak_rss_mib": round(usage.ru_maxrss / 1024),
         "records_mib": round(size / 2**20, 1),
     }
+
+
+def _reap_descendants() -> None:
+    """Waits for the processes prepare left behind (its fork server), which exit with it."""
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            return
 
 
 if __name__ == "__main__":

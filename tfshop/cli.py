@@ -57,7 +57,11 @@ def cmd_prepare(args) -> None:
     from tfshop.data.prepare import PrepareConfig, prepare
 
     config = _config(PrepareConfig, args.config, {"split": args.split, "history_length": args.history_length})
-    path = prepare(args.shop, args.out, config, overwrite=args.overwrite)
+    beam_options = [f"--runner={args.runner}", *args.beam_options] if args.runner else None
+    if beam_options:
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)  # its per-bundle worker messages
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(logging.ERROR)
+    path = prepare(args.shop, args.out, config, overwrite=args.overwrite, beam_options=beam_options)
     report = json.loads((path / "prepare_report.json").read_text())
     print(f"dataset written to {path}")
     print(f"  examples: {report['examples']}")
@@ -179,7 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["time", "leave_last_out", "given"])
     p.add_argument("--history-length", type=int)
     p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=cmd_prepare)
+    p.add_argument(
+        "--runner",
+        help="run as Apache Beam pipelines on this runner (DirectRunner, FlinkRunner, SparkRunner, "
+        "DataflowRunner ...); the arguments after it are Beam's pipeline options",
+    )
+    p.set_defaults(func=cmd_prepare, beam_options=[])
 
     p = sub.add_parser("inspect", help="print a dataset's schema and first rows")
     p.add_argument("dataset", type=Path)
@@ -244,7 +253,11 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "runner", None):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_options = extra
     if threading.current_thread() is threading.main_thread():  # serve sets its own handler
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from tfshop.data.tables import ShopWriter, coerce_items, iter_event_chunks, open_shop
+from tfshop.data.tables import ShopWriter, coerce_items, event_row_groups, iter_row_group, open_shop
 from tfshop.errors import DataError
 
 EVENTS = pd.DataFrame(
@@ -25,7 +25,8 @@ def test_writer_round_trip_and_overwrite(tmp_path):
         writer.write_events(EVENTS)
         writer.close("test")
     assert open_shop(target)["counts"]["events"] == 4
-    assert sum(len(c) for c in iter_event_chunks(target, rows=1)) == 4
+    chunks = [c for file, group in event_row_groups(target) for c in iter_row_group(file, group, rows=1)]
+    assert [len(c) for c in chunks] == [1, 1, 1, 1]
     with pytest.raises(DataError, match="already exists"):
         ShopWriter(target)
     with ShopWriter(target, overwrite=True) as writer:

@@ -205,7 +205,8 @@ def test_sigterm_under_load_cuts_off_no_request_that_got_through(exported, tmp_p
 
     with server_process(model_dir, "shop", tmp_path / "server.log", *flags) as (rest_url, grpc_url):
         url = f"{rest_url}/v1/models/shop:predict"
-        (server,) = [p for p in psutil.Process().children() if "serve" in " ".join(p.cmdline())]
+        serving = ["-m", "tfshop.cli", "serve"]
+        (server,) = [p for p in psutil.Process().children() if p.cmdline()[1:4] == serving]
         clients = [threading.Thread(target=rest_client, args=(url, k % 2 == 0)) for k in range(10)]
         clients += [threading.Thread(target=grpc_client, args=(grpc_url[7:],)) for _ in range(3)]
         for client in clients:

@@ -26,33 +26,24 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tfshop.config import to_dict
 from tfshop.data import schema as sch
 from tfshop.data.catalogue import write_catalogue
-from tfshop.data.clean import (
-    MAX_ABS_VALUE,
-    clear_out_of_range,
-    drop_duplicates,
-    find_bots,
-    split_valid_events,
-)
+from tfshop.data.clean import MAX_ABS_VALUE, clear_out_of_range
 from tfshop.data.dataset_writer import DatasetWriter, Report
-from tfshop.data.examples import (
-    FUNNEL_LABELS,
-    assign_split,
-    attach_category_views,
-    attach_history,
-    group_examples,
-)
-from tfshop.data.partition_pool import PartitionPool, default_workers, write_partition
+from tfshop.data.examples import FUNNEL_LABELS, assign_split
+from tfshop.data.partition_pool import PartitionPool, default_workers
+from tfshop.data.partition_tasks import CheckedChunk, EventCheck, GroupedPartition, write_partition
 from tfshop.data.reuse import reuse_vocabularies
 from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
 from tfshop.data.tables import (
     CATEGORY_SEPARATOR,
-    iter_event_chunks,
+    EVENT_OPTIONAL,
+    EVENT_REQUIRED,
+    check_columns,
+    event_row_groups,
     open_shop,
     read_items,
     read_users,
@@ -118,33 +109,50 @@ class PrepareConfig:
 
 
 def prepare(
-    shop: str | Path, out: str | Path, config: PrepareConfig | None = None, overwrite: bool = False
+    shop: str | Path,
+    out: str | Path,
+    config: PrepareConfig | None = None,
+    overwrite: bool = False,
+    beam_options: list[str] | None = None,
 ) -> Path:
-    """Prepares the shop directory ``shop`` into the dataset directory ``out``."""
+    """Prepares the shop directory ``shop`` into the dataset directory ``out``: in worker processes
+    on this machine, or as Apache Beam pipelines when ``beam_options`` (Beam's command-line
+    pipeline options, such as ``["--runner=FlinkRunner", ...]``) are given."""
     config = config or PrepareConfig()
     shop = Path(shop)
     manifest = open_shop(shop)
     counts = {"rows_read": 0, "rows_valid": 0, "outside_window": 0, "duplicates_removed": 0}
     extra = {"bots": {"users": 0, "rows": 0}, "unknown_items": 0, "set_to_missing": {}}
     with DatasetWriter(out, overwrite, **counts, **extra) as dataset:
-        _prepare_into(shop, dataset, config, manifest)
+        _prepare_into(shop, dataset, config, manifest, beam_options)
     return Path(out)
 
 
-def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, manifest: dict) -> None:
+def _prepare_into(
+    shop: Path, dataset: DatasetWriter, config: PrepareConfig, manifest: dict, beam_options: list[str] | None
+) -> None:
     started, tmp, report = time.time(), dataset.folder, dataset.report
     partitions = config.partition_count(manifest["counts"]["events"])
-    with PartitionPool(config.workers or default_workers(partitions)) as pool:
-        items, users, config = _read_input(shop, dataset, config, manifest, partitions)
-        for k in range(partitions):
-            pool.submit(group_partition, tmp / "_partitions", k, items, users, config)
+    items, users, config = _read_tables(shop, dataset, config, manifest)
+    row_groups = event_row_groups(shop)
+    check = EventCheck(f"{shop}/events", config.timestamp_window(), partitions, config)
+    columns = pq.read_schema(row_groups[0][0]).empty_table().to_pandas()
+    check_columns(columns, EVENT_REQUIRED, EVENT_OPTIONAL, check.where)
+    with _runner(beam_options, config, partitions, tmp / "_partitions") as runner:
+        checked, grouped = runner.check_and_group(row_groups, check, tmp / "_partitions", items, users)
+        for chunk in checked:
+            _count_checked(chunk, dataset)
+        log.info("pass 1: %d rows read, %d valid", report.data["rows_read"], report.data["rows_valid"])
+        if report.data["rows_valid"] == 0:
+            quarantined = report.data["quarantined"]
+            raise DataError(f"{shop}: no valid events (see the quarantine reasons: {quarantined})")
         times, present = [], set()
-        for k, grouped in enumerate(pool.results()):
-            if grouped is not None:
-                _count_grouped(grouped, config, dataset)
-                times.append(grouped.times)
-                present |= grouped.present
-            log.info("pass 2: partition %d/%d grouped (%.0fs)", k + 1, partitions, time.time() - started)
+        for part in grouped:
+            if part is not None:
+                _count_grouped(part, config, dataset)
+                times.append(part.times)
+                present |= part.present
+        log.info("pass 2: %d partitions grouped (%.0fs)", partitions, time.time() - started)
         cuts = _time_cuts(np.concatenate(times), config) if config.split == "time" and times else (0, 0)
         if not times:
             raise DataError(f"{shop}: no examples left after removing duplicates and bots")
@@ -154,12 +162,12 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
             file = tmp / "_partitions" / f"examples-{k:04d}.parquet"
             if not file.exists():
                 continue
-            pool.submit(write_partition, tmp, k, file, schema, config.split, cuts, FUNNEL_LABELS)
+            runner.submit(write_partition, tmp, k, file, schema, config.split, cuts, FUNNEL_LABELS)
             examples = pd.read_parquet(file)
             examples["split"] = assign_split(examples, config.split, *cuts)
             _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
             log.info("pass 3: partition %d/%d counted (%.0fs)", k + 1, partitions, time.time() - started)
-        for counts in pool.results():
+        for counts in runner.results():
             for split, (examples, positives) in counts.items():
                 dataset.count_shard(split, examples, positives)
     log.info("pass 3: shards written (%.0fs)", time.time() - started)
@@ -194,18 +202,17 @@ def _prepare_into(shop: Path, dataset: DatasetWriter, config: PrepareConfig, man
     )
 
 
-def _read_input(shop: Path, dataset: DatasetWriter, config: PrepareConfig, manifest: dict, partitions: int):
-    """Pass 1 (events spilled into partitions) and the item and user tables; the config to group with."""
-    started, tmp, report = time.time(), dataset.folder, dataset.report
-    _spill_partitions(shop, tmp / "_partitions", partitions, config, dataset)
-    log.info(
-        "pass 1: %d rows read, %d valid (%.0fs)",
-        report.data["rows_read"],
-        report.data["rows_valid"],
-        time.time() - started,
-    )
-    if report.data["rows_valid"] == 0:
-        raise DataError(f"{shop}: no valid events (see the quarantine reasons: {report.data['quarantined']})")
+def _runner(beam_options: list[str] | None, config: PrepareConfig, partitions: int, scratch: Path):
+    if beam_options is None:
+        return PartitionPool(config.workers or default_workers(partitions))
+    from tfshop.data.beam_runner import BeamRunner  # Beam is loaded only when asked for
+
+    return BeamRunner(beam_options, scratch / "beam")
+
+
+def _read_tables(shop: Path, dataset: DatasetWriter, config: PrepareConfig, manifest: dict):
+    """The item and user tables (out-of-range numbers cleared); the config to group with."""
+    report = dataset.report
     items, users = _item_table(read_items(shop)), read_users(shop)
     for name, table in (("items", items), ("users", users)):
         if table is not None:
@@ -220,25 +227,12 @@ def _read_input(shop: Path, dataset: DatasetWriter, config: PrepareConfig, manif
     return items, users, config
 
 
-def _spill_partitions(shop, folder, partitions, config, dataset: DatasetWriter) -> None:
-    """Pass 1: validate chunks, quarantine bad rows, spill good ones by user hash."""
-    report, window = dataset.report, config.timestamp_window()
-    for n, chunk in enumerate(iter_event_chunks(shop, config.chunk_rows)):
-        report.data["rows_read"] += len(chunk)
-        good, bad = split_valid_events(chunk, *window, f"{shop}/events", config.max_abs_value)
-        dataset.quarantine(bad.drop(columns="reason"), bad["reason"])
-        inside = (good["timestamp"] >= config.window_from) & (
-            (good["timestamp"] < config.window_to) if config.window_to else True
-        )
-        report.data["outside_window"] += int((~inside).sum())
-        good = good[inside]
-        report.data["rows_valid"] += len(good)
-        part = pd.util.hash_pandas_object(good["user_id"], index=False).to_numpy() % partitions
-        for k in np.unique(part):
-            target = folder / f"p{k:04d}"
-            target.mkdir(parents=True, exist_ok=True)
-            rows = good[part == k]
-            pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), target / f"c{n:06d}.parquet")
+def _count_checked(chunk: CheckedChunk, dataset: DatasetWriter) -> None:
+    report = dataset.report
+    report.data["rows_read"] += chunk.rows_read
+    report.data["rows_valid"] += chunk.rows_valid
+    report.data["outside_window"] += chunk.outside_window
+    dataset.quarantine(chunk.bad.drop(columns="reason"), chunk.bad["reason"])
 
 
 def _time_cuts(times: np.ndarray, config: PrepareConfig) -> tuple[int, int]:
@@ -246,41 +240,6 @@ def _time_cuts(times: np.ndarray, config: PrepareConfig) -> tuple[int, int]:
     valid_from = np.quantile(times, 1 - config.valid_fraction - config.test_fraction, method="higher")
     test_from = np.quantile(times, 1 - config.test_fraction, method="higher")
     return int(valid_from), int(test_from)
-
-
-def _read_partition(folder: Path) -> pd.DataFrame | None:
-    files = sorted(folder.glob("*.parquet"))
-    if not files:
-        return None
-    events = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    for column in ("impression_id", "query", "query_intent"):
-        if column in events:
-            events[column] = events[column].fillna("")
-    return events
-
-
-@dataclasses.dataclass
-class GroupedPartition:
-    """What pass 2 found in one partition, for the main process to count and quarantine."""
-
-    duplicates: int
-    bot_users: int
-    bot_rows: pd.DataFrame
-    unknown_items: int = 0
-    times: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0, dtype="int64"))
-    present: set[str] = dataclasses.field(default_factory=set)
-
-
-def group_partition(folder: Path, k: int, items, users, config: PrepareConfig) -> GroupedPartition | None:
-    """Pass 2 on partition ``k`` (run by a worker): its examples to ``examples-k.parquet``."""
-    events = _read_partition(folder / f"p{k:04d}")
-    if events is None:
-        return None
-    examples, grouped = _partition_examples(events, items, users, config)
-    examples.to_parquet(folder / f"examples-{k:04d}.parquet", index=False)
-    grouped.times = examples["timestamp"].to_numpy()
-    grouped.present = {c for c in examples.columns if _has_values(examples[c])}
-    return grouped
 
 
 def _count_grouped(grouped: GroupedPartition, config: PrepareConfig, dataset: DatasetWriter) -> None:
@@ -291,35 +250,6 @@ def _count_grouped(grouped: GroupedPartition, config: PrepareConfig, dataset: Da
         report.data["bots"]["users"] += grouped.bot_users
         report.data["bots"]["rows"] += len(grouped.bot_rows)
     report.data["unknown_items"] += grouped.unknown_items
-
-
-def _partition_examples(events, items, users, config) -> tuple[pd.DataFrame, GroupedPartition]:
-    events, removed = drop_duplicates(events)
-    bots = find_bots(events, config.max_actions_per_hour) if config.max_actions_per_hour else ()
-    is_bot = events["user_id"].isin(bots.index) if len(bots) else pd.Series(False, index=events.index)
-    grouped = GroupedPartition(removed, len(bots), events[is_bot])
-    events = events[~is_bot]
-    if config.split == "given" and "split" not in events:
-        raise DataError("prepare.split: 'given' needs a split column (train/valid/test) in the events")
-    examples = group_examples(events)
-    category = items["category"] if items is not None and "category" in items else None
-    # a given split need not follow time: histories then hold training events only, so no
-    # valid or test interaction reaches a model through another example's history
-    known = events[events["split"] == "train"] if config.split == "given" else events
-    if config.history_length:
-        examples = attach_history(examples, known, config.history_length, category)
-    when = pd.to_datetime(examples["timestamp"], unit="s", utc=True)
-    examples["hour_of_day"] = when.dt.hour.astype(str)
-    examples["day_of_week"] = when.dt.dayofweek.astype(str)
-    if items is not None:
-        grouped.unknown_items = int((~examples["item_id"].isin(items.index)).sum())
-        examples = examples.join(items, on="item_id")
-        if "top_category" in examples:
-            counted = examples["split"] == "train" if config.split == "given" else None
-            examples = attach_category_views(examples, "top_category", counted)
-    if users is not None:
-        examples = examples.merge(users, on="user_id", how="left")
-    return examples, grouped
 
 
 def _item_table(items: pd.DataFrame | None) -> pd.DataFrame | None:
@@ -421,14 +351,6 @@ def _draft_schema(present: set[str], users, config) -> sch.Schema:
                 sch.Label(name, "float32", -1.0, "simulator ground-truth probability, -1 if unknown")
             )
     return sch.Schema(features=features, labels=labels)
-
-
-def _has_values(values: pd.Series) -> bool:
-    """Whether a column holds anything but missing values and empty strings or lists."""
-    values = values.dropna()
-    if values.dtype == object:
-        values = values[values.map(len) > 0]
-    return not values.empty
 
 
 def _accumulate(schema, train, vocab, numeric) -> None:

@@ -259,11 +259,16 @@ def open_shop(path: str | Path) -> dict:
     return json.loads(manifest.read_text())
 
 
-def iter_event_chunks(path: str | Path, rows: int = 1_000_000) -> Iterator[pd.DataFrame]:
-    """Streams the shop's events in chunks of at most ``rows`` rows (bounded memory)."""
-    for part in sorted((Path(path) / "events").glob("part-*.parquet")):
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=rows):
-            yield batch.to_pandas()
+def event_row_groups(path: str | Path) -> list[tuple[Path, int]]:
+    """The shop's event files' row groups in order: the pieces of the log read independently."""
+    parts = sorted((Path(path) / "events").glob("part-*.parquet"))
+    return [(part, group) for part in parts for group in range(pq.ParquetFile(part).num_row_groups)]
+
+
+def iter_row_group(file: Path, group: int, rows: int) -> Iterator[pd.DataFrame]:
+    """Row group ``group`` of ``file`` in chunks of at most ``rows`` rows (bounded memory)."""
+    for batch in pq.ParquetFile(file).iter_batches(batch_size=rows, row_groups=[group]):
+        yield batch.to_pandas()
 
 
 def read_items(path: str | Path) -> pd.DataFrame | None:
