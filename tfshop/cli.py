@@ -185,10 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument(
         "--runner",
-        help="run as Apache Beam pipelines on this runner (DirectRunner, FlinkRunner, SparkRunner, "
-        "DataflowRunner ...); the arguments after it are Beam's pipeline options",
+        help="run as Apache Beam pipelines on this runner (DirectRunner, FlinkRunner, SparkRunner ...); "
+        "the arguments after it are Beam's pipeline options",
     )
-    p.set_defaults(func=cmd_prepare, beam_options=[])
+    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("inspect", help="print a dataset's schema and first rows")
     p.add_argument("dataset", type=Path)

@@ -1,4 +1,4 @@
-"""Prepare's passes as Apache Beam pipelines: the runner for a cluster (Flink, Spark, Dataflow).
+"""Prepare's passes as Apache Beam pipelines: the runner for a cluster (Flink, Spark).
 
 Pass 1 checks each row group of the log on a worker and emits its valid events per user
 partition as Arrow tables (one element per chunk and partition, never per event); a GroupByKey
@@ -65,7 +65,8 @@ class BeamRunner:
                 | "group" >> beam.Map(_group, folder, items, users, check.config, results)
             )
         checked = [chunk for i in range(len(row_groups)) for chunk in _load(results / f"checked-{i}.pkl")]
-        grouped = [_load(results / f"grouped-{k}.pkl", None) for k in range(check.partitions)]
+        files = [results / f"grouped-{k}.pkl" for k in range(check.partitions)]
+        grouped = [_load(file) if file.exists() else None for file in files]  # None: no events
         return checked, grouped
 
     def submit(self, fn, *args) -> None:
@@ -127,12 +128,7 @@ def _save(path: Path, value) -> None:
     partial.replace(path)
 
 
-_MISSING = object()
-
-
-def _load(path: Path, default=_MISSING):
+def _load(path: Path):
     if not path.exists():
-        if default is _MISSING:
-            raise RuntimeError(f"the Beam pipeline finished without writing {path}")
-        return default
+        raise RuntimeError(f"the Beam pipeline finished without writing {path}")
     return pickle.loads(path.read_bytes())

@@ -66,7 +66,7 @@ class PrepareConfig:
     num_oov_buckets: int = 1
     user_hash_buckets: int = 100_000  # 0 = a vocabulary of the training split's user ids
     partitions: int = 0
-    workers: int = 0  # processes writing shards (0 = one per core, at most one per partition)
+    workers: int = 0  # worker processes of all three passes (0 = one per core, at most one per partition)
     chunk_rows: int = 1_000_000
     max_actions_per_hour: int = 300
     min_timestamp: int = 0
