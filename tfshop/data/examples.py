@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from tfshop.data.clean import POSITIVE_BEHAVIORS
 
@@ -71,16 +72,27 @@ def attach_history(
     acted_key = codes.get_indexer(acted["user_id"]) * _USER_SHIFT + acted["timestamp"].to_numpy()
     order = np.argsort(acted_key, kind="stable")
     acted_key = acted_key[order]
-    acted_items = acted["item_id"].to_numpy(dtype=object)[order]
+    acted_items = pa.array(acted["item_id"].to_numpy(dtype=object)[order], type=pa.string())
     user_code = codes.get_indexer(examples["user_id"]) * _USER_SHIFT
     end = np.searchsorted(acted_key, user_code + examples["timestamp"].to_numpy(), side="left")
     start = np.maximum(np.searchsorted(acted_key, user_code, side="left"), end - length)
     examples = examples.copy()
-    examples["hist_item_ids"] = [acted_items[s:e].tolist() for s, e in zip(start, end)]
+    examples["hist_item_ids"] = _windows(acted_items, start, end, examples.index)
     if item_category is not None:
-        categories = pd.Series(acted_items).map(item_category).fillna("").to_numpy(dtype=object)
-        examples["hist_categories"] = [categories[s:e].tolist() for s, e in zip(start, end)]
+        categories = pd.Series(acted_items.to_numpy(zero_copy_only=False)).map(item_category).fillna("")
+        categories = pa.array(categories, type=pa.string())
+        examples["hist_categories"] = _windows(categories, start, end, examples.index)
     return examples
+
+
+def _windows(values: pa.Array, start: np.ndarray, end: np.ndarray, index: pd.Index) -> pd.Series:
+    """``values[start[i]:end[i]]`` for each row i, as an Arrow-backed column of lists."""
+    lengths = end - start
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    positions = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - start, lengths)
+    lists = pa.ListArray.from_arrays(offsets.astype(np.int32), values.take(positions))
+    return pd.Series(pd.arrays.ArrowExtensionArray(lists), index=index)
 
 
 def attach_category_views(

@@ -27,6 +27,7 @@ from tfshop.data.examples import (
     group_examples,
 )
 from tfshop.data.schema import Schema
+from tfshop.data.statistics import TrainStatistics
 from tfshop.data.tables import SPLITS, iter_row_group
 from tfshop.errors import DataError
 
@@ -119,7 +120,8 @@ def group_events(
         if column in events:
             events[column] = events[column].fillna("")
     examples, grouped = _partition_examples(events, items, users, config)
-    examples.to_parquet(folder / f"examples-{k:04d}.parquet", index=False)
+    table = pa.Table.from_pandas(examples, preserve_index=False)
+    pq.write_table(table.replace_schema_metadata(None), folder / f"examples-{k:04d}.parquet")
     grouped.times = examples["timestamp"].to_numpy()
     grouped.present = {c for c in examples.columns if has_values(examples[c])}
     return grouped
@@ -157,6 +159,8 @@ def _partition_examples(events, items, users, config) -> tuple[pd.DataFrame, Gro
 def has_values(values: pd.Series) -> bool:
     """Whether a column holds anything but missing values and empty strings or lists."""
     values = values.dropna()
+    if _is_list(values.dtype):
+        return bool((values.list.len() > 0).any())
     if values.dtype == object:
         values = values[values.map(len) > 0]
     return not values.empty
@@ -164,13 +168,25 @@ def has_values(values: pd.Series) -> bool:
 
 def write_partition(
     folder: Path, index: int, examples_file: Path, schema: Schema, split: str, cuts, labels: list[str]
-) -> ShardCounts:
-    """Pass 3: partition ``index``'s examples as one shard per split; returns what it wrote."""
-    examples = pd.read_parquet(examples_file)
+) -> tuple[ShardCounts, TrainStatistics]:
+    """Pass 3: partition ``index``'s examples as one shard per split; returns what it wrote and
+    the statistics of its training examples."""
+    examples = pq.read_table(examples_file).to_pandas(types_mapper=_list_dtype)
     examples["split"] = assign_split(examples, split, *cuts)
-    counts = {}
+    counts, statistics = {}, TrainStatistics()
     for name in SPLITS:
         rows = examples[examples["split"] == name]
+        if name == "train":
+            statistics.add(schema, rows)
         if len(rows):
             counts[name] = write_shard(folder, name, index, rows, schema, labels)
-    return counts
+    return counts, statistics
+
+
+def _is_list(dtype) -> bool:
+    return isinstance(dtype, pd.ArrowDtype) and pa.types.is_list(dtype.pyarrow_dtype)
+
+
+def _list_dtype(arrow_type: pa.DataType) -> pd.ArrowDtype | None:
+    """Lists stay Arrow arrays in pandas (no Python list per row); other columns as usual."""
+    return pd.ArrowDtype(arrow_type) if pa.types.is_list(arrow_type) else None

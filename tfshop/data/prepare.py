@@ -33,11 +33,11 @@ from tfshop.data import schema as sch
 from tfshop.data.catalogue import write_catalogue
 from tfshop.data.clean import MAX_ABS_VALUE, clear_out_of_range
 from tfshop.data.dataset_writer import DatasetWriter, Report
-from tfshop.data.examples import FUNNEL_LABELS, assign_split
+from tfshop.data.examples import FUNNEL_LABELS
 from tfshop.data.partition_pool import PartitionPool, default_workers
 from tfshop.data.partition_tasks import CheckedChunk, EventCheck, GroupedPartition, write_partition
 from tfshop.data.reuse import reuse_vocabularies
-from tfshop.data.statistics import NumericStatistics, VocabularyBuilder
+from tfshop.data.statistics import TrainStatistics
 from tfshop.data.tables import (
     CATEGORY_SEPARATOR,
     EVENT_OPTIONAL,
@@ -157,20 +157,17 @@ def _prepare_into(
         if not times:
             raise DataError(f"{shop}: no examples left after removing duplicates and bots")
         schema = _draft_schema(present, users, config)
-        vocab, numeric = VocabularyBuilder(), NumericStatistics()
         for k in range(partitions):
             file = tmp / "_partitions" / f"examples-{k:04d}.parquet"
-            if not file.exists():
-                continue
-            runner.submit(write_partition, tmp, k, file, schema, config.split, cuts, FUNNEL_LABELS)
-            examples = pd.read_parquet(file)
-            examples["split"] = assign_split(examples, config.split, *cuts)
-            _accumulate(schema, examples[examples["split"] == "train"], vocab, numeric)
-            log.info("pass 3: partition %d/%d counted (%.0fs)", k + 1, partitions, time.time() - started)
-        for counts in runner.results():
+            if file.exists():
+                runner.submit(write_partition, tmp, k, file, schema, config.split, cuts, FUNNEL_LABELS)
+        statistics = TrainStatistics()
+        for counts, partition_statistics in runner.results():
             for split, (examples, positives) in counts.items():
                 dataset.count_shard(split, examples, positives)
+            statistics.merge(partition_statistics)
     log.info("pass 3: shards written (%.0fs)", time.time() - started)
+    vocab, numeric = statistics.vocab, statistics.numeric
     if report.data["examples"]["train"] == 0:
         raise DataError(f"{shop}: no training examples after cleaning and splitting")
     schema = _finish_schema(schema, tmp, vocab, config, report)
@@ -351,23 +348,6 @@ def _draft_schema(present: set[str], users, config) -> sch.Schema:
                 sch.Label(name, "float32", -1.0, "simulator ground-truth probability, -1 if unknown")
             )
     return sch.Schema(features=features, labels=labels)
-
-
-def _accumulate(schema, train, vocab, numeric) -> None:
-    for f in schema.features:
-        if f.kind in ("categorical", "sequence") or (f.kind == "id" and not f.hash_buckets):
-            vocab.add(
-                f.name,
-                train[f.name].astype(object) if f.kind != "sequence" else train[f.name],
-                nested=f.kind == "sequence",
-            )
-        elif f.kind == "numeric":
-            numeric.add(f.name, train[f.name])
-    for label in schema.labels:
-        if label.name == "query_intent":
-            vocab.add("query_intent", train["query_intent"])
-        elif label.dtype == "float32":
-            numeric.add(f"label:{label.name}", train[label.name].where(train[label.name] != label.default))
 
 
 def _finish_schema(schema, folder, vocab, config, report) -> sch.Schema:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tfshop.data.schema import Schema
 from tfshop.errors import DataError
@@ -49,11 +50,14 @@ def _arrow_column(df: pd.DataFrame, name: str, dtype: str, default, nested: bool
     """One feature as a list per row, as the encoder takes it: a sequence's values as bytes, a
     scalar as a one-value list (a missing value as ``default``)."""
     if nested:
-        lists = pa.array(df[name].tolist())
+        lists = pa.array(df[name], from_pandas=True)  # lists, or an Arrow column of lists
+        if isinstance(lists, pa.ChunkedArray):
+            lists = lists.combine_chunks()
         values = lists.flatten()
         if not pa.types.is_string(values.type) and not pa.types.is_null(values.type):
             values = pa.array([str(v) for v in values.to_pylist()])  # ids given as numbers
-        return pa.ListArray.from_arrays(lists.offsets, values.cast(pa.binary()))
+        offsets = pc.subtract(lists.offsets, lists.offsets[0])  # a slice's offsets start above 0
+        return pa.ListArray.from_arrays(offsets, values.cast(pa.binary()))
     values = df[name] if name in df else pd.Series(default, index=df.index)
     if dtype == "string":
         array = _text(values.fillna(default))

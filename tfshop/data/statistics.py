@@ -1,4 +1,5 @@
-"""Vocabularies and numeric statistics, accumulated chunk by chunk over the training split."""
+"""Vocabularies and numeric statistics, accumulated over the training split partition by
+partition (in worker processes) and merged in partition order."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ class VocabularyBuilder:
             values = values.explode().dropna()
         values = values[values != ""]
         self.counts.setdefault(name, Counter()).update(values.value_counts().to_dict())
+
+    def merge(self, other: VocabularyBuilder) -> None:
+        for name, counts in other.counts.items():
+            self.counts.setdefault(name, Counter()).update(counts)
 
     def write(self, name: str, path: Path, min_count: int, max_size: int) -> int:
         """Writes ``name``'s tokens, most frequent first (ties by token), one a line."""
@@ -66,16 +71,24 @@ class NumericStatistics:
 
     def add(self, name: str, values: pd.Series) -> None:
         x = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype="float64")
-        if not len(x):
-            return
+        if len(x):
+            moments = np.array([len(x), x.sum(), np.square(x).sum(), x.min(), x.max()])
+            self._combine(name, moments, [x[:: max(1, len(x) // 10_000)]])
+
+    def merge(self, other: NumericStatistics) -> None:
+        """Adds what ``other`` counted, as if its ``add`` calls had been made here."""
+        for name, moments in other.moments.items():
+            self._combine(name, moments, other.samples[name])
+
+    def _combine(self, name: str, moments: np.ndarray, samples: list[np.ndarray]) -> None:
         m = self.moments.setdefault(name, np.array([0.0, 0.0, 0.0, np.inf, -np.inf]))
-        m += [len(x), x.sum(), np.square(x).sum(), 0, 0]
-        m[3], m[4] = min(m[3], x.min()), max(m[4], x.max())
-        step = max(1, len(x) // 10_000)
+        m[:3] += moments[:3]
+        m[3], m[4] = min(m[3], moments[3]), max(m[4], moments[4])
         sample = self.samples.setdefault(name, [])
-        sample.append(x[::step])
-        if sum(len(s) for s in sample) > SAMPLE_CAP:
-            self.samples[name] = [np.concatenate(sample)[::2]]
+        for values in samples:
+            sample.append(values)
+            if sum(len(s) for s in sample) > SAMPLE_CAP:
+                sample[:] = [np.concatenate(sample)[::2]]
 
     def summary(self, name: str) -> dict:
         if name not in self.moments:
@@ -91,3 +104,29 @@ class NumericStatistics:
             "max": float(hi),
             "quantiles": sorted({float(q) for q in np.quantile(sample, QUANTILES)}),
         }
+
+
+class TrainStatistics:
+    """The vocabularies and numeric statistics of the schema's features and labels."""
+
+    def __init__(self) -> None:
+        self.vocab, self.numeric = VocabularyBuilder(), NumericStatistics()
+
+    def add(self, schema, train: pd.DataFrame) -> None:
+        """Counts the training examples ``train``."""
+        for f in schema.features:
+            if f.kind in ("categorical", "sequence") or (f.kind == "id" and not f.hash_buckets):
+                values = train[f.name] if f.kind == "sequence" else train[f.name].astype(object)
+                self.vocab.add(f.name, values, nested=f.kind == "sequence")
+            elif f.kind == "numeric":
+                self.numeric.add(f.name, train[f.name])
+        for label in schema.labels:
+            if label.name == "query_intent":
+                self.vocab.add("query_intent", train["query_intent"])
+            elif label.dtype == "float32":
+                values = train[label.name].where(train[label.name] != label.default)
+                self.numeric.add(f"label:{label.name}", values)
+
+    def merge(self, other: TrainStatistics) -> None:
+        self.vocab.merge(other.vocab)
+        self.numeric.merge(other.numeric)
