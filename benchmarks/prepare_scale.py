@@ -4,7 +4,8 @@
 synthetic shop of about N events is written there first. Prepare runs in a child process, so its
 CPU time (user + system, with every process it starts: this process becomes their subreaper,
 so worker processes orphaned at the end are counted too) and peak resident memory (of prepare's
-own process) are measured alone. With ``--beam`` the current code
+own process, from the operating system; and of prepare with all its processes together, summed
+every half second) are measured alone. With ``--beam`` the current code
 also runs on Apache Beam's DirectRunner (one worker process per core); with ``--baseline DIR``
 (a checkout of an earlier commit, e.g. ``git worktree add ../before <commit>``) the code in DIR
 (``PYTHONPATH``) runs too. Contenders alternate in one run, ``--pairs`` times; the result holds
@@ -20,9 +21,11 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import psutil
 from common import medians, parser, write_result
 
 HERE = Path(__file__).resolve().parent
@@ -72,8 +75,9 @@ def main() -> None:
     write_result(
         args.out,
         "tfshop prepare with default PrepareConfig in a child process (CPU = user + system of it and "
-        "every process it started; peak RSS of prepare's own process); contenders alternate "
-        "in one run, medians over the pairs; ratios are contender / current in-process",
+        "every process it started; peak RSS of prepare's own process, and the peak of the sum over "
+        "all its processes sampled every 0.5 s); contenders alternate in one run, medians over the "
+        "pairs; ratios are contender / current in-process",
         started,
         events=events,
         **now,
@@ -94,8 +98,10 @@ def _prepare_once(code: Path, shop: Path, events: int, options: list[str]) -> di
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.time()
         child = subprocess.Popen(_tfshop(code, "prepare", "--shop", str(shop), "--out", str(out), *options))
+        tree_peak = _TreeMemory(child.pid)
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.time() - t0
+        tree_peak.stop()
         _reap_descendants()
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if os.waitstatus_to_exitcode(status) != 0:
@@ -110,8 +116,32 @@ def _prepare_once(code: Path, shop: Path, events: int, options: list[str]) -> di
         "cpu_seconds_per_million_events": round(cpu / events * 1e6, 1),
         "events_per_sec": round(events / seconds),
         "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "tree_peak_rss_mib": round(tree_peak.peak / 2**20),
         "records_mib": round(size / 2**20, 1),
     }
+
+
+class _TreeMemory:
+    """The largest sum of resident memory over a process and its descendants, sampled."""
+
+    def __init__(self, pid: int):
+        self.peak, self._done = 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(psutil.Process(pid),), daemon=True)
+        self._thread.start()
+
+    def _sample(self, root: psutil.Process) -> None:
+        while not self._done.wait(0.5):
+            total = 0
+            try:
+                for process in [root, *root.children(recursive=True)]:
+                    total += process.memory_info().rss
+            except psutil.Error:  # a process ended while being read
+                continue
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _reap_descendants() -> None:

@@ -1,13 +1,15 @@
-"""prepare on Apache Beam (DirectRunner, two worker processes) writes the in-process dataset."""
+"""prepare's runners: in worker processes it writes what the previous implementation wrote (one
+``tf.train.Example`` built per row in Python: ``tests/fixtures/make_prepare_golden.py``), and on
+Apache Beam (DirectRunner, two worker processes) the same files as in worker processes."""
 
+import gzip
 import json
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
+from tests.fixtures.make_prepare_golden import CONFIG, GOLDEN, decoded_dataset
 from tfshop.data.prepare import PrepareConfig, prepare
-from tfshop.data.tables import ShopWriter, read_items, read_users
 from tfshop.errors import ConfigError
 
 BEAM = ["--runner=DirectRunner", "--direct_num_workers=2", "--direct_running_mode=multi_processing"]
@@ -15,36 +17,32 @@ RUN_DEPENDENT = ("seconds", "shop")  # the report's fields that name the run, no
 
 
 @pytest.fixture(scope="module")
-def noisy_shop(small_shop, tmp_path_factory):
-    """The small simulated shop (with its bots) in three event files, plus logged-twice rows and
-    rows with an empty user, a timestamp that is no number and an unknown behaviour."""
-    events = pd.concat(
-        [pq.read_table(f).to_pandas() for f in sorted((small_shop / "events").glob("*.parquet"))]
-    )
-    events = events.astype({"timestamp": object})
-    bad = events.head(3).copy()
-    bad["user_id"] = ["", "u-x", "u-y"]
-    bad["timestamp"] = [bad["timestamp"].iloc[0], "yesterday", bad["timestamp"].iloc[2]]
-    bad["behavior"] = ["click", "click", "wishlist"]
-    third = len(events) // 3
-    path = tmp_path_factory.mktemp("noisy") / "shop"
-    with ShopWriter(path) as writer:
-        writer.write_events(events.iloc[:third])
-        writer.write_events(pd.concat([events.iloc[third : 2 * third], bad, events.iloc[:40]]))
-        writer.write_events(events.iloc[2 * third :])
-        writer.write_items(read_items(small_shop))
-        writer.write_users(read_users(small_shop))
-        writer.close("test")
-    return path
+def datasets(tmp_path_factory) -> tuple:
+    """The golden shop (bots, rows logged twice, malformed rows, two event files) prepared in
+    worker processes and on Beam."""
+    config = PrepareConfig(**CONFIG, workers=2)
+    out = tmp_path_factory.mktemp("runners")
+    local = prepare(GOLDEN / "shop", out / "local", config)
+    return local, prepare(GOLDEN / "shop", out / "beam", config, beam_options=BEAM)
 
 
-def test_beam_runner_writes_the_in_process_dataset(noisy_shop, tmp_path):
-    config = PrepareConfig(partitions=3, chunk_rows=20_000)
-    local = prepare(noisy_shop, tmp_path / "local", config)
-    beam = prepare(noisy_shop, tmp_path / "beam", config, beam_options=BEAM)
+def test_in_process_runner_writes_the_previous_implementations_dataset(datasets):
+    with gzip.open(GOLDEN / "dataset.json.gz", "rt", encoding="utf-8") as f:
+        golden = json.load(f)
+    dataset = decoded_dataset(datasets[0])
+    assert golden["report"]["bots"]["rows"] > 0 and golden["report"]["duplicates_removed"] == 25
+    assert len(golden["report"]["quarantined"]) == 4
+    assert dataset["report"] == golden["report"]
+    assert dataset["vocab"] == golden["vocab"]
+    assert dataset["stats"] == golden["stats"]
+    for split, records in golden["records"].items():
+        assert len(dataset["records"][split]) == len(records), split
+        assert dataset["records"][split] == records, split
+
+
+def test_beam_runner_writes_the_in_process_dataset(datasets):
+    local, beam = datasets
     report, beam_report = (json.loads((d / "prepare_report.json").read_text()) for d in (local, beam))
-    assert report["duplicates_removed"] == 40 and report["bots"]["users"] > 0
-    assert report["quarantined"]["unknown behavior"] == 1 and len(report["quarantined"]) == 4
     for key in RUN_DEPENDENT:
         report.pop(key), beam_report.pop(key)
     assert beam_report == report
@@ -58,9 +56,7 @@ def test_beam_runner_writes_the_in_process_dataset(noisy_shop, tmp_path):
             assert (beam / name).read_bytes() == (local / name).read_bytes(), name
 
 
-def test_beam_runner_refuses_bad_pipeline_options(noisy_shop, tmp_path):
+def test_beam_runner_refuses_bad_pipeline_options(tmp_path):
     with pytest.raises(ConfigError, match="NoSuchRunner"):
-        prepare(
-            noisy_shop, tmp_path / "beam", PrepareConfig(partitions=3), beam_options=["--runner=NoSuchRunner"]
-        )
+        prepare(GOLDEN / "shop", tmp_path / "beam", PrepareConfig(), beam_options=["--runner=NoSuchRunner"])
     assert not (tmp_path / "beam").exists()
