@@ -4,8 +4,8 @@
 synthetic shop of about N events is written there first. Prepare runs in a child process, so its
 CPU time (user + system, with every process it starts: this process becomes their subreaper,
 so worker processes orphaned at the end are counted too) and peak resident memory (of prepare's
-own process, from the operating system; and of prepare with all its processes together, summed
-every half second) are measured alone. With ``--beam`` the current code
+own process, from the operating system; and of all its processes together, the largest sum of
+their proportional set sizes sampled every 2 s) are measured alone. With ``--beam`` the current code
 also runs on Apache Beam's DirectRunner (one worker process per core); with ``--baseline DIR``
 (a checkout of an earlier commit, e.g. ``git worktree add ../before <commit>``) the code in DIR
 (``PYTHONPATH``) runs too. Contenders alternate in one run, ``--pairs`` times; the result holds
@@ -75,9 +75,9 @@ def main() -> None:
     write_result(
         args.out,
         "tfshop prepare with default PrepareConfig in a child process (CPU = user + system of it and "
-        "every process it started; peak RSS of prepare's own process, and the peak of the sum over "
-        "all its processes sampled every 0.5 s); contenders alternate in one run, medians over the "
-        "pairs; ratios are contender / current in-process",
+        "every process it started; peak RSS of prepare's own process, and the peak of the sum of "
+        "proportional set sizes over all its processes, sampled every 2 s); contenders alternate in "
+        "one run, medians over the pairs; ratios are contender / current in-process",
         started,
         events=events,
         **now,
@@ -116,13 +116,14 @@ def _prepare_once(code: Path, shop: Path, events: int, options: list[str]) -> di
         "cpu_seconds_per_million_events": round(cpu / events * 1e6, 1),
         "events_per_sec": round(events / seconds),
         "peak_rss_mib": round(usage.ru_maxrss / 1024),
-        "tree_peak_rss_mib": round(tree_peak.peak / 2**20),
+        "tree_peak_pss_mib": round(tree_peak.peak / 2**20),
         "records_mib": round(size / 2**20, 1),
     }
 
 
 class _TreeMemory:
-    """The largest sum of resident memory over a process and its descendants, sampled."""
+    """The largest sum of proportional set sizes (resident memory, a page shared by n processes
+    counted 1/n in each) over a process and its descendants, sampled."""
 
     def __init__(self, pid: int):
         self.peak, self._done = 0, threading.Event()
@@ -130,11 +131,11 @@ class _TreeMemory:
         self._thread.start()
 
     def _sample(self, root: psutil.Process) -> None:
-        while not self._done.wait(0.5):
+        while not self._done.wait(2.0):  # reading a process's PSS takes about 20 ms
             total = 0
             try:
                 for process in [root, *root.children(recursive=True)]:
-                    total += process.memory_info().rss
+                    total += process.memory_full_info().pss
             except psutil.Error:  # a process ended while being read
                 continue
             self.peak = max(self.peak, total)

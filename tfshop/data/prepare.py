@@ -100,8 +100,9 @@ class PrepareConfig:
                 raise ValueError(f"{name}: must be >= 0")
 
     def partition_count(self, events: int) -> int:
-        """Partitions (and shards per split): about 1.5 million events each, at least 4."""
-        return self.partitions or max(4, -(-events // 1_500_000))
+        """Partitions (and shards per split): about 750,000 events each, at least 4 (a worker
+        holds one partition at a time, about 1 GiB)."""
+        return self.partitions or max(4, -(-events // 750_000))
 
     def timestamp_window(self) -> tuple[int, int]:
         latest = self.max_timestamp or int(time.time()) + 86_400
@@ -389,10 +390,7 @@ def _default_tasks(schema, folder, vocab, report) -> list[sch.Task]:
                     "intent", "multiclass", "query_intent", num_classes=size, vocab="vocab/query_intent.txt"
                 )
             )
-    tasks += _text_tasks(schema, labels)
-    for task in tasks:
-        task.validate()
-    return tasks
+    return tasks + _text_tasks(schema, labels)  # Schema.load validates each against its type
 
 
 def _retrieval_task(report: Report) -> list[sch.Task]:
