@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import pickle
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -74,13 +75,14 @@ class BeamRunner:
     def submit(self, fn, *args) -> None:
         self._tasks.append((fn, args))
 
-    def results(self) -> list:
-        """Runs the submitted tasks as one pipeline; their results in submission order."""
+    def results(self) -> Iterator:
+        """Runs the submitted tasks as one pipeline; their results in submission order, loaded
+        one at a time."""
         import apache_beam as beam
 
         tasks, self._tasks = self._tasks, []
         if not tasks:
-            return []
+            return
         results = self._results_folder("tasks")
         with beam.Pipeline(options=self._options) as pipeline:
             _ = (
@@ -89,7 +91,8 @@ class BeamRunner:
                 | "spread" >> beam.Reshuffle()
                 | "run" >> beam.Map(_run, results)
             )
-        return [_load(results / f"task-{i}.pkl") for i in range(len(tasks))]
+        for i in range(len(tasks)):
+            yield _load(results / f"task-{i}.pkl")
 
     def _results_folder(self, name: str) -> Path:
         results = self._scratch / name

@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.forkserver
 import os
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class PartitionPool:
         checked = [chunk for chunks in self.results() for chunk in chunks]
         for k in range(check.partitions):
             self.submit(group_partition, folder, k, items, users, check.config)
-        return checked, self.results()
+        return checked, list(self.results())
 
     def submit(self, fn, *args) -> None:
         if self._pool is None:
@@ -73,10 +74,12 @@ class PartitionPool:
         else:
             self._futures.append(self._pool.submit(fn, *args))
 
-    def results(self) -> list:
-        """Each task's result, waiting for all; a task's error is raised here."""
+    def results(self) -> Iterator:
+        """Each task's result in submission order, as it is ready (the caller need not hold them
+        all at once); a task's error is raised here."""
         futures, self._futures = self._futures, []
-        return [future.result() for future in futures]
+        for future in futures:
+            yield future.result()
 
     def __enter__(self) -> PartitionPool:
         return self

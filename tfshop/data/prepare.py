@@ -147,16 +147,8 @@ def _prepare_into(
         if report.data["rows_valid"] == 0:
             quarantined = report.data["quarantined"]
             raise DataError(f"{shop}: no valid events (see the quarantine reasons: {quarantined})")
-        times, present = [], set()
-        for part in grouped:
-            if part is not None:
-                _count_grouped(part, config, dataset)
-                times.append(part.times)
-                present |= part.present
+        cuts, present = _combine_grouped(grouped, config, dataset, shop)
         log.info("pass 2: %d partitions grouped (%.0fs)", partitions, time.time() - started)
-        cuts = _time_cuts(np.concatenate(times), config) if config.split == "time" and times else (0, 0)
-        if not times:
-            raise DataError(f"{shop}: no examples left after removing duplicates and bots")
         schema = _draft_schema(present, users, config)
         for k in range(partitions):
             file = tmp / "_partitions" / f"examples-{k:04d}.parquet"
@@ -233,10 +225,29 @@ def _count_checked(chunk: CheckedChunk, dataset: DatasetWriter) -> None:
     dataset.quarantine(chunk.bad.drop(columns="reason"), chunk.bad["reason"])
 
 
+def _combine_grouped(
+    grouped: list[GroupedPartition | None], config: PrepareConfig, dataset: DatasetWriter, shop: Path
+) -> tuple[tuple[int, int], set[str]]:
+    """Counts and quarantines pass 2's findings in partition order; returns the time cut-offs
+    and the columns with values. Empties ``grouped``: what it holds (every example's timestamp,
+    the bots' rows) is not needed in pass 3."""
+    times, present = [], set()
+    for part in grouped:
+        if part is not None:
+            _count_grouped(part, config, dataset)
+            times.append(part.times)
+            present |= part.present
+    grouped.clear()
+    if not times:
+        raise DataError(f"{shop}: no examples left after removing duplicates and bots")
+    return _time_cuts(np.concatenate(times), config) if config.split == "time" else (0, 0), present
+
+
 def _time_cuts(times: np.ndarray, config: PrepareConfig) -> tuple[int, int]:
-    """Example timestamps from which valid and test start: the first at or above each quantile."""
-    valid_from = np.quantile(times, 1 - config.valid_fraction - config.test_fraction, method="higher")
-    test_from = np.quantile(times, 1 - config.test_fraction, method="higher")
+    """Example timestamps from which valid and test start: the first at or above each quantile
+    (``times`` is reordered)."""
+    quantiles = [1 - config.valid_fraction - config.test_fraction, 1 - config.test_fraction]
+    valid_from, test_from = np.quantile(times, quantiles, method="higher", overwrite_input=True)
     return int(valid_from), int(test_from)
 
 
