@@ -156,20 +156,37 @@ def export(
     ``warmup``: raw input rows (as the serving signature takes them) for the warm-up requests;
     ``index``: adds the ``retrieve`` signature.
     """
+    module = ServingModule(model, schema, index)
+    return save_version(
+        module, module.signatures(), base, name, version, warmup, {"schema.json": schema.to_json()}
+    )
+
+
+def save_version(
+    module: tf.Module,
+    signatures: dict,
+    base: str | Path,
+    name: str,
+    version: int | None = None,
+    warmup: dict[str, np.ndarray] | None = None,
+    assets: dict[str, str] | None = None,
+) -> Path:
+    """Saves ``module`` with ``signatures`` as the next (or the given) version of model ``name``:
+    ``assets`` (file name → text) and the warm-up requests of ``warmup``'s rows in
+    ``assets.extra/``, checked against TF Serving's contract, then renamed into place."""
     model_dir = Path(base) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     version = version or next_version(model_dir)
     target = model_dir / str(version)
     tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
     try:
-        module = ServingModule(model, schema, index)
-        signatures = module.signatures()
         # the signatures are the export's whole interface: Keras' per-layer traces would only
         # double the time the save takes
         with keras_option_scope(save_traces=False):
             tf.saved_model.save(module, str(tmp), signatures=signatures)
         (tmp / "assets.extra").mkdir()
-        schema.save(tmp / "assets.extra" / "schema.json")
+        for file, text in (assets or {}).items():
+            (tmp / "assets.extra" / file).write_text(text, encoding="utf-8")
         if warmup is not None:
             inputs = {
                 key: [t.name for t in tf.nest.flatten(f.structured_input_signature)]

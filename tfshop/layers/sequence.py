@@ -17,7 +17,8 @@ class CausalSequenceEncoder(keras.layers.Layer):
     the same one) is added; then ``num_blocks`` pre-norm blocks of causal multi-head
     self-attention and a ReLU feed-forward layer, each with a residual connection and dropout;
     a final layer norm. Returns ``(B, min(L, max_length), d)``; the last position is the state
-    after the whole sequence. Padded positions output zeros.
+    after the whole sequence. Padded positions output zeros. ``causal=False`` lets every
+    position see the whole sequence (pre-training's masked prediction).
     """
 
     def __init__(
@@ -65,14 +66,15 @@ class CausalSequenceEncoder(keras.layers.Layer):
         self.output_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="output_norm")
         super().build(input_shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, causal=True):
         vectors, mask = inputs[0][:, -self.max_length :], inputs[1][:, -self.max_length :]
         length = tf.shape(vectors)[1]
         positions = self.positions[self.max_length - length :]
         keep = tf.cast(mask, vectors.dtype)[..., None]
         x = self.input_dropout(vectors + positions[None], training=training) * keep
-        causal = tf.linalg.band_part(tf.ones((length, length), tf.bool), -1, 0)
-        attention_mask = causal[None] & mask[:, None, :]
+        attention_mask = mask[:, None, :]
+        if causal:
+            attention_mask &= tf.linalg.band_part(tf.ones((length, length), tf.bool), -1, 0)[None]
         attention_mask |= tf.eye(length, dtype=tf.bool)[None]  # a padded query attends to itself
         for block in self.blocks:
             normed = block["attention_norm"](x)

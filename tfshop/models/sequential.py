@@ -14,10 +14,12 @@ history (unknown items) are dropped before scoring and counted in the log.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -27,51 +29,23 @@ import tf_keras as keras
 from tfshop.evaluation.ranking import ranking_metrics, sample_negatives, target_ranks
 from tfshop.layers.retrieval import CandidateSampler, retrieval_task, sampled_softmax_loss
 from tfshop.layers.sequence import CausalSequenceEncoder
+from tfshop.models.sequential_config import SequentialConfig
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class SequentialConfig:
-    """Sizes, objective and training knobs of the next-item model."""
-
-    max_length: int = 50  # most recent events kept per sequence
-    dim: int = 64
-    num_blocks: int = 2
-    num_heads: int = 1
-    dropout: float = 0.2
-    loss: Literal["full", "sampled"] = "sampled"
-    extra_negatives: int = 256  # sampled: uniform negatives per batch besides in-batch ones
-    logq_correction: bool = True  # sampled: correct scores by log sampling probability
-    temperature: float = 1.0
-    num_behaviors: int = 0  # behaviour types embedded with each event (ids 1..n); 0 = none
-    num_gap_buckets: int = 0  # time-gap buckets embedded with each event (ids 1..n); 0 = none
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    epochs: int = 20
-    patience: int = 3  # epochs without validation gain before stopping
-
-    def validate(self) -> None:
-        for name in ("max_length", "dim", "num_blocks", "num_heads", "batch_size", "epochs"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be positive")
-        if self.loss not in ("full", "sampled"):
-            raise ValueError(f"loss: {self.loss!r} is not one of full, sampled")
-        if self.temperature <= 0:
-            raise ValueError("temperature: must be positive")
-        if self.extra_negatives < 0:
-            raise ValueError("extra_negatives: must be >= 0")
-
-
 class NextItemModel(keras.Model):
-    """Causal transformer over ``{"items": (B, L) ids, 0 = padding[, "behaviors", "gaps"]}``."""
+    """Causal transformer over ``{"items": (B, L) ids, 0 = padding[, "behaviors", "gaps"]}``.
+
+    Item ids run 1..num_items; id ``num_items + 1`` is the mask token of pre-training.
+    """
 
     def __init__(self, num_items: int, config: SequentialConfig, item_counts: np.ndarray, **kwargs):
         super().__init__(**kwargs)
         config.validate()
-        self.config, self.num_items = config, num_items
+        self.config, self.num_items, self.mask_id = config, num_items, num_items + 1
         self.item_embedding = keras.layers.Embedding(
-            num_items + 1, config.dim, embeddings_initializer=keras.initializers.RandomNormal(0, 0.02)
+            num_items + 2, config.dim, embeddings_initializer=keras.initializers.RandomNormal(0, 0.02)
         )
         self.behavior_embedding = (
             keras.layers.Embedding(config.num_behaviors + 1, config.dim) if config.num_behaviors else None
@@ -86,14 +60,14 @@ class NextItemModel(keras.Model):
         self.sampler = CandidateSampler(item_counts, config.extra_negatives)
         self.popularity = np.log1p(np.asarray(item_counts[1:], dtype=np.float32))  # cold-start scores
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, causal=True):
         ids = inputs["items"]
         vectors = self.item_embedding(ids) * math.sqrt(self.config.dim)
         if self.behavior_embedding is not None:
             vectors += self.behavior_embedding(inputs["behaviors"])
         if self.gap_embedding is not None:
             vectors += self.gap_embedding(inputs["gaps"])
-        return self.encoder([vectors, ids > 0], training=training)
+        return self.encoder([vectors, ids > 0], training=training, causal=causal)
 
     def user_vectors(self, inputs) -> tf.Tensor:
         """The state after each sequence's last event, ``(B, d)``."""
@@ -101,7 +75,11 @@ class NextItemModel(keras.Model):
 
     def item_vectors(self) -> tf.Tensor:
         """Every item's output embedding, ``(num_items, d)`` for ids 1..num_items."""
-        return self.item_embedding.embeddings[1:]
+        return self.item_embedding.embeddings[1 : self.num_items + 1]
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        """The weights pre-training and fine-tuning share: item embedding and encoder."""
+        return tf.train.Checkpoint(items=self.item_embedding, encoder=self.encoder)
 
     def train_step(self, data):
         inputs, targets = data
@@ -121,6 +99,25 @@ class NextItemModel(keras.Model):
         return sampled_softmax_loss(
             self.task, queries, positives, self.item_embedding, self.sampler, self.config.logq_correction
         )
+
+
+def save_next_item(model: NextItemModel, directory: str | Path) -> None:
+    """``directory/weights*`` (a TensorFlow checkpoint) and ``directory/config.json``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(directory / "weights"))
+    config = {"num_items": model.num_items, "config": asdict(model.config)}
+    (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+
+
+def load_next_item(directory: str | Path, item_counts: np.ndarray) -> NextItemModel:
+    """The model :func:`save_next_item` wrote."""
+    directory = Path(directory)
+    saved = json.loads((directory / "config.json").read_text())
+    model = NextItemModel(saved["num_items"], SequentialConfig(**saved["config"]), item_counts)
+    model({"items": tf.zeros((1, 1), tf.int32)})
+    model.load_weights(str(directory / "weights")).expect_partial()
+    return model
 
 
 def left_padded(sequences: list[list[int]], length: int) -> np.ndarray:
@@ -162,8 +159,14 @@ def score_next(model: NextItemModel, histories: list[list[int]]) -> np.ndarray:
     return scores
 
 
+def popularity_scores(item_counts: np.ndarray) -> Callable[[list[list[int]]], np.ndarray]:
+    """A scorer for :func:`evaluate_next_item` that ranks every history's items by popularity."""
+    popularity = np.log1p(np.asarray(item_counts[1:], dtype=np.float32))
+    return lambda histories: np.tile(popularity, (len(histories), 1))
+
+
 def evaluate_next_item(
-    model: NextItemModel,
+    score: NextItemModel | Callable[[list[list[int]]], np.ndarray],
     histories: list[list[int]],
     targets: np.ndarray,
     protocol: Literal["full", "sampled"],
@@ -173,22 +176,28 @@ def evaluate_next_item(
     exclude_history: bool = True,
     batch_size: int = 1024,
 ) -> dict[str, float]:
-    """Ranking metrics of each history's true next item (:mod:`tfshop.evaluation.ranking`).
+    """Ranking metrics of each history's true next item (:mod:`tfshop.evaluation.ranking`) by
+    ``score``: a model, or a function of histories giving every item's score (column ``i`` is
+    item ``i + 1``, as :func:`score_next`).
 
     ``sampled``: the target among ``negatives`` items the user never interacted with, drawn
     uniformly with ``seed``. ``full``: among all items (those in the history excluded when
     ``exclude_history``). Users are scored ``batch_size`` at a time.
     """
     targets = np.asarray(targets)
+    if isinstance(score, NextItemModel):
+        model = score
+        score = lambda batch: score_next(model, batch)  # noqa: E731
     rng = np.random.default_rng(seed)
     ranks = []
     for start in range(0, len(targets), batch_size):
         batch, target = histories[start : start + batch_size], targets[start : start + batch_size]
-        scores = score_next(model, batch)
+        scores = score(batch)
+        num_items = scores.shape[1]
         if protocol == "sampled":
             seen = [set(h) | {int(t)} for h, t in zip(batch, target)]
             candidates = np.concatenate(
-                [target[:, None], sample_negatives(seen, model.num_items, negatives, rng)], axis=1
+                [target[:, None], sample_negatives(seen, num_items, negatives, rng)], axis=1
             )
             sampled_scores = np.take_along_axis(scores, candidates - 1, axis=1)
             ranks.append(target_ranks(sampled_scores, np.zeros(len(target), dtype=int)))
@@ -202,8 +211,9 @@ def evaluate_next_item(
 
 
 class KeepBest(keras.callbacks.Callback):
-    """After each epoch, scores ``validate()``; keeps the best weights, stops after ``patience``
-    epochs without gain, and restores the best at the end."""
+    """After each epoch, scores ``validate()`` (into the epoch's logs as ``val_score``, for the
+    callbacks after it); keeps the best weights, stops after ``patience`` epochs without gain,
+    and restores the best at the end."""
 
     def __init__(self, validate: Callable[[], float], patience: int, log: Callable[[str], None] = print):
         super().__init__()
@@ -212,6 +222,8 @@ class KeepBest(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         score = self.validate()
+        if logs is not None:
+            logs["val_score"] = score
         self.log(f"epoch {epoch + 1}: loss {logs['loss']:.4f}, validation {score:.4f}")
         if score > self.best:
             self.best, self.best_weights, self.waited = score, self.model.get_weights(), 0
@@ -231,8 +243,10 @@ def fit_next_item(
     validate: Callable[[], float] | None = None,
     seed: int = 0,
     verbose: int = 0,
+    callbacks: list | None = None,
 ) -> keras.callbacks.History:
-    """Trains on every next-item target of ``sequences`` (the last ``max_length`` of each)."""
+    """Trains on every next-item target of ``sequences`` (the last ``max_length`` of each);
+    ``validate``: the score after each epoch that keeps the best weights and stops early."""
     config = model.config
     inputs, targets = training_arrays(sequences, config.max_length)
     rng = np.random.default_rng(seed)
@@ -242,7 +256,7 @@ def fit_next_item(
         output_signature=({"items": spec}, spec),
     ).prefetch(tf.data.AUTOTUNE)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    callbacks = [KeepBest(validate, config.patience)] if validate else []
+    callbacks = [*([KeepBest(validate, config.patience)] if validate else []), *(callbacks or [])]
     return model.fit(data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
 
 

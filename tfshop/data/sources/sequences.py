@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,8 @@ import pandas as pd
 from tfshop.data.sources.files import existing_file
 from tfshop.data.tables import ShopWriter
 from tfshop.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def ingest_sequences(
@@ -43,8 +46,9 @@ def ingest_sequences(
                 rows = {}
             rows.setdefault(user, []).extend(items)
         writer.write_events(_events(rows, written))
-        writer.write_items(_items(source, attributes))
-        return writer.close("sequences", input=str(source), timestamps="rank")
+        items, unused = _items(source, attributes)
+        writer.write_items(items)
+        return writer.close("sequences", input=str(source), timestamps="rank", unused_attribute_items=unused)
 
 
 def _user_items(source: Path):
@@ -95,9 +99,11 @@ def _events(rows: dict[str, list[str]], written: dict[str, int]) -> pd.DataFrame
     )
 
 
-def _items(source: Path, attributes: str | Path | None) -> pd.DataFrame:
+def _items(source: Path, attributes: str | Path | None) -> tuple[pd.DataFrame, int]:
+    """The item table, and how many items of the attribute file never occur (left out)."""
     ids = sorted({item for _, items in _user_items(source) for item in items}, key=_numeric_first)
     items = pd.DataFrame({"item_id": ids})
+    unused = 0
     if attributes is not None:
         path = existing_file(attributes)
         opener = gzip.open if path.suffix == ".gz" else open
@@ -111,7 +117,10 @@ def _items(source: Path, attributes: str | Path | None) -> pd.DataFrame:
         items["attributes"] = items["item_id"].map(
             lambda i: ";".join(f"attr={a}" for a in mapping.get(i, []))
         )
-    return items
+        unused = len(set(mapping) - set(ids))
+        if unused:
+            log.warning("%s: %d items with attributes never occur in %s; left out", path, unused, source)
+    return items, unused
 
 
 def _numeric_first(token: str):

@@ -4,8 +4,10 @@ import importlib
 
 MODULES = (
     "simulate",
+    "ingest",
     "prepare",
     "read",
+    "pretrain",
     "train",
     "baselines",
     "evaluate",

@@ -2,6 +2,7 @@
 
 import logging
 
+from tfshop.errors import ConfigError
 from tfshop.pipeline.registry import stage
 
 log = logging.getLogger(__name__)
@@ -9,6 +10,8 @@ log = logging.getLogger(__name__)
 
 @stage("baselines", "train single-task baselines", output=lambda run: run.dir / "baselines" / "done")
 def baselines(run) -> None:
+    if run.config.next_item is not None:
+        raise ConfigError("stage baselines: trains single-task multi-task models; a next-item run has none")
     from tfshop.data.schema import Schema
     from tfshop.evaluation.evaluate import single_task_config
     from tfshop.models.multitask import output_names

@@ -5,6 +5,11 @@ from tfshop.pipeline.registry import stage
 
 @stage("evaluate", "evaluate on the test split", output=lambda run: run.eval_dir / "eval_report.json")
 def evaluate(run) -> None:
+    if run.config.next_item is not None:
+        from tfshop.pipeline import next_item
+
+        next_item.evaluate(run)
+        return
     from tfshop.data.schema import Schema
     from tfshop.evaluation.evaluate import collect, evaluate, write_report
     from tfshop.evaluation.plots import write_plots

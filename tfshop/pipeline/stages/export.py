@@ -22,18 +22,25 @@ class ExportConfig:
     name: str = "tfshop"
     retrieve_k: int = 100  # items the retrieve signature returns per request (at most the candidates)
     retrieve_candidates: str = ""  # file of item ids (one a line) retrieve chooses from; "" = catalogue
+    recommend_k: int = 10  # next-item runs: items the recommend signature returns
+    allow_repeats: bool = False  # next-item runs: recommend may return items of the history
 
     def validate(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"name: {self.name!r} is not a model name (a folder name under base)")
-        if self.retrieve_k <= 0:
-            raise ValueError("retrieve_k: must be positive")
+        if self.retrieve_k <= 0 or self.recommend_k <= 0:
+            raise ValueError("retrieve_k, recommend_k: must be positive")
         if self.retrieve_candidates and not Path(self.retrieve_candidates).is_file():
             raise ValueError(f"retrieve_candidates: {self.retrieve_candidates} is not a file")
 
 
 @stage("export", "export a SavedModel", output=lambda run: run.dir / "export.json")
 def export(run) -> None:
+    if run.config.next_item is not None:
+        from tfshop.pipeline import next_item
+
+        next_item.export(run)
+        return
     path = export_trained(run, run.train_dir, run.dataset)
     (run.dir / "export.json").write_text(json.dumps({"path": str(path)}) + "\n")
     print(f"exported {path}")

@@ -1,10 +1,16 @@
-"""The ``prepare`` stage: the run's ``shop/`` (or the ``tabular:`` tables) as ``dataset/``."""
+"""The ``prepare`` stage: the run's ``shop/`` (or the ``tabular:`` tables) as ``dataset/``: of
+TFRecords, or of item sequences in a next-item run."""
 
 from tfshop.pipeline.registry import stage
 
 
 @stage("prepare", "shop (or tables) -> dataset of TFRecords", output=lambda run: run.dataset)
 def prepare(run) -> None:
+    if run.config.next_item is not None:
+        from tfshop.pipeline import next_item
+
+        next_item.prepare(run)
+        return
     if run.config.tabular is not None:
         from tfshop.data.tabular import prepare_tabular
 

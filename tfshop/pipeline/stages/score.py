@@ -11,6 +11,11 @@ from tfshop.pipeline.registry import stage
 
 @stage("score", "score test rows with the export in a fresh process")
 def score(run) -> None:
+    if run.config.next_item is not None:
+        from tfshop.pipeline import next_item
+
+        next_item.score(run)
+        return
     from tfshop.pipeline.stages.export import retrieval_inputs
 
     score_real_requests(run)

@@ -5,6 +5,11 @@ from tfshop.pipeline.registry import stage
 
 @stage("serve", "serve the export and query it over REST and gRPC")
 def serve(run, rows: int = 5) -> None:
+    if run.config.next_item is not None:
+        from tfshop.pipeline import next_item
+
+        next_item.serve(run)
+        return
     from tfshop.pipeline.checks import check_same_scores, exported_and_expected, row_labels
     from tfshop.serving.client import connect
     from tfshop.serving.process import server_process
