@@ -1,14 +1,21 @@
 """Next-item recommendation on a sequence file, leave-one-out: sampled and full-ranking metrics.
 
-``--data``: a folder holding one sequence file, or the file itself, in the SASRec layout (``user
+``--data``: a folder holding one sequence file (and optionally an S3-Rec
+``*_item2attributes.json(.gz)``), or the sequence file itself, in the SASRec layout (``user
 item`` per line), the S3-Rec layout (``user item item ...`` per line) or the DynamicRec layout
 (``item,item,...`` per line, ``.csv``), ids in time order, as in
 ../shared/datasets/amazon_video_games_sasrec, amazon_beauty_s3rec and dynamicrec_session_datasets.
-Each user's last item is the test target, the one before it the validation target, the rest
-trains (users with fewer than 3 items train on all of theirs and are not evaluated), as in SASRec. The model
-(:mod:`tfshop.models.sequential`) trains on every next-item target of the training sequences;
-after each epoch it is scored on the validation targets (sampled NDCG@10 of up to 5,000 users)
-and the best epoch is kept. Test: the history is everything before the last item, and
+The file goes through the pipeline's own path: ``ingest --format sequences`` and the next-item
+``prepare`` (:mod:`tfshop.data.sequences`). Each user's last item is the test target, the one
+before it the validation target, the rest trains (users with fewer than 3 items train on all of
+theirs and are not evaluated), as in SASRec.
+
+With ``--pretrain-epochs N`` the model is first pre-trained for N epochs on the training
+sequences and the items' attributes (S3-Rec's MIP, AAP and MAP; :mod:`tfshop.models.pretrain`).
+Fine-tuning (:mod:`tfshop.models.sequential`) trains on every next-item target of the training
+sequences for at most ``--epochs`` epochs; after each it is scored on the validation targets
+(sampled NDCG@10 of up to 5,000 users) and the best epoch is kept, stopping after
+``--patience`` epochs without gain. Test: the history is everything before the last item, and
 
 * ``sampled``: the target ranked among ``--negatives`` items (default 100) drawn uniformly from
   the items the user never interacted with (seed 0);
@@ -17,63 +24,61 @@ and the best epoch is kept. Test: the history is everything before the last item
 
 from __future__ import annotations
 
+import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 from common import parser, write_result
 
-from tfshop.data.sources.sequences import read_sequences
-from tfshop.models.sequential import (
-    NextItemModel,
-    SequentialConfig,
-    evaluate_next_item,
-    fit_next_item,
-    item_counts,
-)
+from tfshop.data.sequences import load_sequences, prepare_sequences
+from tfshop.data.sources import ingest_sequences
+from tfshop.models.pretrain import pretrain
+from tfshop.models.sequential import NextItemModel, evaluate_next_item, fit_next_item
+from tfshop.models.sequential_config import PretrainConfig, SequentialConfig
 
-VALIDATION_USERS = 5_000
+QUICK_USERS = 3000
 
 
-def sequence_file(path: Path) -> Path:
+def sequence_files(path: Path) -> tuple[Path, Path | None]:
+    """The sequence file and, beside it, the item attributes file if there is one."""
     if path.is_file():
-        return path
+        return path, None
     found = [p for p in sorted(path.iterdir()) if p.name.endswith((".txt", ".txt.gz", ".csv", ".csv.gz"))]
+    found = [p for p in found if "_sample" not in p.name]
     if len(found) != 1:
         raise SystemExit(
             f"{path}: expected one sequence file (*.txt, *.csv, gzipped or not), found {found or 'none'}"
         )
-    return found[0]
-
-
-def integer_sequences(path: Path) -> tuple[list[list[int]], int]:
-    """Sequences with item ids renumbered 1..n (in order of first appearance)."""
-    ids: dict[str, int] = {}
-    sequences = [
-        [ids.setdefault(item, len(ids) + 1) for item in items] for items in read_sequences(path).values()
-    ]
-    return sequences, len(ids)
+    attributes = sorted(path.glob("*item2attributes.json*"))
+    return found[0], attributes[0] if attributes else None
 
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--negatives", type=int, default=100, help="sampled protocol: negatives per target")
     p.add_argument("--epochs", type=int, default=200, help="at most; early stopping on validation")
-    p.add_argument("--minutes", type=float, default=20.0, help="training time budget")
+    p.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
+    p.add_argument("--pretrain-epochs", type=int, default=0, help="S3-Rec pre-training epochs (0 = none)")
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--dropout", type=float, default=0.5)
-    p.add_argument("--loss", choices=["sampled", "full"], default="sampled")
+    p.add_argument("--loss", choices=["sampled", "full"], default="full")
     args = p.parse_args()
     started = time.time()
-    path = sequence_file(args.data)
-    sequences, num_items = integer_sequences(path)
+    path, attributes = sequence_files(args.data)
+    with tempfile.TemporaryDirectory() as scratch:
+        shop = ingest_sequences(path, Path(scratch) / "shop", attributes=attributes)
+        prepare_sequences(shop, Path(scratch) / "dataset")
+        data = load_sequences(Path(scratch) / "dataset")
     if args.quick:
-        sequences = sequences[:3000]
-    evaluated = [s for s in sequences if len(s) >= 3]
-    train = [s[:-2] if len(s) >= 3 else s for s in sequences]
+        data.users, data.sequences = data.users[:QUICK_USERS], data.sequences[:QUICK_USERS]
+    train = data.split("train")[0]
+    valid_histories, valid_targets = (part[:5000] for part in data.split("valid"))
+    histories, targets = data.split("test")
     print(
-        f"{path.name}: {len(sequences)} users, {num_items} items, {sum(map(len, sequences))} actions; "
-        f"{len(evaluated)} users evaluated"
+        f"{path.name}: {len(data.sequences)} users, {data.num_items} items, "
+        f"{sum(map(len, data.sequences))} actions, {len(data.attribute_names)} attributes; "
+        f"{len(targets)} users evaluated"
     )
     config = SequentialConfig(
         max_length=50,
@@ -81,40 +86,45 @@ def main() -> None:
         dropout=args.dropout,
         loss=args.loss,
         epochs=2 if args.quick else args.epochs,
-        patience=5,
+        patience=args.patience,
+        eval_negatives=args.negatives,
     )
-    model = NextItemModel(num_items, config, item_counts(train, num_items))
-    valid = evaluated[:VALIDATION_USERS]
-    valid_histories, valid_targets = [s[:-2] for s in valid], np.array([s[-2] for s in valid])
-    deadline = time.time() + 60 * args.minutes
+    model = NextItemModel(data.num_items, config, data.train_counts())
+    pretrain_config = PretrainConfig(epochs=1 if args.quick else args.pretrain_epochs)
+    pretrain_seconds = pretrain_examples = 0.0
+    if args.pretrain_epochs:
+        at = time.time()
+        pretrain(model, train, data.attribute_matrix(), pretrain_config)
+        pretrain_seconds = time.time() - at
+        pretrain_examples = sum(1 for s in train if s) * pretrain_config.epochs
 
     def validate() -> float:
-        if time.time() > deadline:
-            model.stop_training = True
-            print("time budget reached")
         return evaluate_next_item(model, valid_histories, valid_targets, "sampled", args.negatives)["ndcg@10"]
 
     trained_at = time.time()
     history = fit_next_item(model, train, validate)
     train_seconds = time.time() - trained_at
     examples = sum(len(s) - 1 for s in train if len(s) >= 2) * len(history.epoch)
-    histories, targets = [s[:-1] for s in evaluated], np.array([s[-1] for s in evaluated])
     sampled = evaluate_next_item(model, histories, targets, "sampled", args.negatives)
     full = evaluate_next_item(model, histories, targets, "full")
     print(f"sampled ({args.negatives} negatives): {sampled}\nfull ranking: {full}")
+    pretrained = f"pre-trained {pretrain_config.epochs} epochs, then " if args.pretrain_epochs else ""
     write_result(
         args.out,
-        f"{path.name}: leave-one-out ({len(evaluated)} test users), {args.negatives} uniform sampled "
+        f"{path.name}: leave-one-out ({len(targets)} test users), {args.negatives} uniform sampled "
         "negatives not in the user's items (seed 0), and full ranking over all items with the "
-        f"user's earlier items excluded; best of {len(history.epoch)} epochs by validation sampled NDCG@10"
-        + (" (quick: first 3,000 users, 2 epochs)" if args.quick else ""),
+        f"user's earlier items excluded; {pretrained}best of {len(history.epoch)} epochs by validation "
+        "sampled NDCG@10" + (f" (quick: first {QUICK_USERS} users, 2 epochs)" if args.quick else ""),
         started,
         **{key: round(value, 4) for key, value in sampled.items() if key != "count"},
         full={key: round(value, 4) for key, value in full.items() if key != "count"},
         epochs=len(history.epoch),
+        pretrain_seconds=round(pretrain_seconds, 1),
+        pretrain_examples_per_sec=round(pretrain_examples / max(pretrain_seconds, 1e-9), 1),
         train_seconds=round(train_seconds, 1),
         examples_per_sec=round(examples / train_seconds, 1),
-        config=vars(config),
+        config=asdict(config),
+        pretrain_config=asdict(pretrain_config) if args.pretrain_epochs else None,
     )
 
 

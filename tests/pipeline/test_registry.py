@@ -12,8 +12,10 @@ from tfshop.pipeline.run import run_pipeline
 def test_stages_in_pipeline_order():
     assert list(stages()) == [
         "simulate",
+        "ingest",
         "prepare",
         "read",
+        "pretrain",
         "train",
         "baselines",
         "evaluate",
@@ -50,7 +52,7 @@ def test_every_stage_is_a_command_or_reached_through_pipeline():
 def test_unknown_stages_are_config_errors(tmp_path):
     config = tmp_path / "p.yaml"
     config.write_text("stages: [simulate, trian]\n")
-    with pytest.raises(ConfigError, match="stages: unknown stage 'trian' \\(stages: simulate, prepare"):
+    with pytest.raises(ConfigError, match="stages: unknown stage 'trian' \\(stages: simulate, ingest, prepare"):
         PipelineConfig.load(config)
     with pytest.raises(ConfigError, match="unknown stage 'nope'"):
         run_pipeline(PipelineConfig(run_dir=str(tmp_path / "run"), stages=["nope"]))
@@ -89,6 +91,7 @@ def test_every_config_section_has_a_validate():
     hints = typing.get_type_hints(PipelineConfig)
     sections = [typing.get_args(h)[0] if typing.get_args(h) else h for h in hints.values()]
     sections = [cls for cls in sections if dataclasses.is_dataclass(cls)]
-    assert len(sections) == 8  # simulate, prepare, input, model, train, export, tabular, incremental
+    # simulate, ingest, prepare, input, model, train, export, tabular, incremental, next_item, pretrain
+    assert len(sections) == 11
     for cls in sections:
         assert callable(getattr(cls, "validate", None)), cls.__name__

@@ -113,6 +113,7 @@ def _actions(shop: Path) -> tuple[pd.DataFrame, dict]:
         columns=["user_id", "item_id", "timestamp", "behavior"]
     )
     events = table.to_pandas()
+    events["timestamp"] = pd.to_numeric(events["timestamp"], errors="coerce")
     report = {"events": len(events), "impressions": int((events["behavior"] == "impression").sum())}
     action = events["behavior"].isin(ACTIONS)
     unknown = ~action & (events["behavior"] != "impression")

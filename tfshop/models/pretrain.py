@@ -12,7 +12,7 @@ directions:
   the item it hid.
 
 Each objective reads the state through a dense layer of its own. The item embedding and the
-encoder are what fine-tuning starts from (:meth:`NextItemModel.checkpoint`). Items without
+encoder are what fine-tuning starts from (saved with :func:`save_next_item`). Items without
 attributes still train MIP; AAP and MAP skip their positions.
 """
 

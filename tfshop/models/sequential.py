@@ -77,9 +77,8 @@ class NextItemModel(keras.Model):
         """Every item's output embedding, ``(num_items, d)`` for ids 1..num_items."""
         return self.item_embedding.embeddings[1 : self.num_items + 1]
 
-    def checkpoint(self) -> tf.train.Checkpoint:
-        """The weights pre-training and fine-tuning share: item embedding and encoder."""
-        return tf.train.Checkpoint(items=self.item_embedding, encoder=self.encoder)
+    def get_config(self):
+        return {"num_items": self.num_items, "config": asdict(self.config)}
 
     def train_step(self, data):
         inputs, targets = data

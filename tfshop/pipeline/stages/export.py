@@ -28,8 +28,9 @@ class ExportConfig:
     def validate(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ValueError(f"name: {self.name!r} is not a model name (a folder name under base)")
-        if self.retrieve_k <= 0 or self.recommend_k <= 0:
-            raise ValueError("retrieve_k, recommend_k: must be positive")
+        for name in ("retrieve_k", "recommend_k"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name}: must be positive")
         if self.retrieve_candidates and not Path(self.retrieve_candidates).is_file():
             raise ValueError(f"retrieve_candidates: {self.retrieve_candidates} is not a file")
 
