@@ -31,7 +31,7 @@ from pathlib import Path
 
 from common import parser, write_result
 
-from tfshop.data.sequences import load_sequences, prepare_sequences
+from tfshop.data.sequences import SequenceData, load_sequences, prepare_sequences
 from tfshop.data.sources import ingest_sequences
 from tfshop.models.pretrain import pretrain
 from tfshop.models.sequential import NextItemModel, evaluate_next_item, fit_next_item
@@ -54,6 +54,15 @@ def sequence_files(path: Path) -> tuple[Path, Path | None]:
     return found[0], attributes[0] if attributes else None
 
 
+def sequence_data(data: Path) -> tuple[SequenceData, Path]:
+    """The next-item dataset of a sequence file (or its folder), through ingest and prepare."""
+    path, attributes = sequence_files(data)
+    with tempfile.TemporaryDirectory() as scratch:
+        shop = ingest_sequences(path, Path(scratch) / "shop", attributes=attributes)
+        prepare_sequences(shop, Path(scratch) / "dataset")
+        return load_sequences(Path(scratch) / "dataset"), path
+
+
 def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--negatives", type=int, default=100, help="sampled protocol: negatives per target")
@@ -65,11 +74,7 @@ def main() -> None:
     p.add_argument("--loss", choices=["sampled", "full"], default="full")
     args = p.parse_args()
     started = time.time()
-    path, attributes = sequence_files(args.data)
-    with tempfile.TemporaryDirectory() as scratch:
-        shop = ingest_sequences(path, Path(scratch) / "shop", attributes=attributes)
-        prepare_sequences(shop, Path(scratch) / "dataset")
-        data = load_sequences(Path(scratch) / "dataset")
+    data, path = sequence_data(args.data)
     if args.quick:
         data.users, data.sequences = data.users[:QUICK_USERS], data.sequences[:QUICK_USERS]
     train = data.split("train")[0]

@@ -49,7 +49,7 @@ def test_pretrained_weights_are_what_fine_tuning_starts_from(tmp_path):
     counts = item_counts(sequences, ITEMS)
     model = NextItemModel(ITEMS, SequentialConfig(max_length=12, dim=16), counts)
     pretrain(model, sequences, attribute_matrix(), PretrainConfig(epochs=1), verbose=0)
-    save_next_item(model, tmp_path / "model")
+    save_next_item(model, tmp_path / "model", [f"i{k}" for k in range(1, ITEMS + 1)])
     again = load_next_item(tmp_path / "model", counts)
     assert len(again.weights) == len(model.weights)
     for mine, theirs in zip(model.weights, again.weights):

@@ -52,7 +52,9 @@ def test_every_stage_is_a_command_or_reached_through_pipeline():
 def test_unknown_stages_are_config_errors(tmp_path):
     config = tmp_path / "p.yaml"
     config.write_text("stages: [simulate, trian]\n")
-    with pytest.raises(ConfigError, match="stages: unknown stage 'trian' \\(stages: simulate, ingest, prepare"):
+    with pytest.raises(
+        ConfigError, match="stages: unknown stage 'trian' \\(stages: simulate, ingest, prepare"
+    ):
         PipelineConfig.load(config)
     with pytest.raises(ConfigError, match="unknown stage 'nope'"):
         run_pipeline(PipelineConfig(run_dir=str(tmp_path / "run"), stages=["nope"]))

@@ -113,6 +113,8 @@ class ModelConfig:
     embedding_l2: float = 1e-4  # L2 penalty on the rows of id/categorical embedding tables a batch uses
     features: list[str] = field(default_factory=list)  # the schema features the model reads; empty = all
     exclude_features: list[str] = field(default_factory=list)  # schema features the model ignores
+    # a next-item run's pretrain/ (or train/) directory whose item vectors start the item id embedding
+    item_embedding_from: str = ""
     text: TextConfig = field(default_factory=TextConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     experts: ExpertsConfig = field(default_factory=ExpertsConfig)

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from tfshop.errors import TfshopError
 from tfshop.evaluation.ranking import ranking_metrics, sample_negatives, target_ranks
 from tfshop.layers.retrieval import CandidateSampler, retrieval_task, sampled_softmax_loss
 from tfshop.layers.sequence import CausalSequenceEncoder
@@ -100,20 +101,25 @@ class NextItemModel(keras.Model):
         )
 
 
-def save_next_item(model: NextItemModel, directory: str | Path) -> None:
-    """``directory/weights*`` (a TensorFlow checkpoint) and ``directory/config.json``."""
+def save_next_item(model: NextItemModel, directory: str | Path, item_ids: list[str]) -> None:
+    """``directory/weights*`` (a TensorFlow checkpoint), ``config.json`` and ``item_ids.txt``
+    (the id of item 1, 2, ... a line: what the embedding's rows are)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     model.save_weights(str(directory / "weights"))
     config = {"num_items": model.num_items, "config": asdict(model.config)}
     (directory / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    (directory / "item_ids.txt").write_text("".join(f"{item}\n" for item in item_ids), encoding="utf-8")
 
 
-def load_next_item(directory: str | Path, item_counts: np.ndarray) -> NextItemModel:
-    """The model :func:`save_next_item` wrote."""
+def load_next_item(directory: str | Path, item_counts: np.ndarray | None = None) -> NextItemModel:
+    """The model :func:`save_next_item` wrote (``item_counts``: for its cold-start answers)."""
     directory = Path(directory)
+    if not (directory / "config.json").is_file():
+        raise TfshopError(f"{directory}: not a saved next-item model (no config.json)")
     saved = json.loads((directory / "config.json").read_text())
-    model = NextItemModel(saved["num_items"], SequentialConfig(**saved["config"]), item_counts)
+    counts = np.ones(saved["num_items"] + 1) if item_counts is None else item_counts
+    model = NextItemModel(saved["num_items"], SequentialConfig(**saved["config"]), counts)
     model({"items": tf.zeros((1, 1), tf.int32)})
     model.load_weights(str(directory / "weights")).expect_partial()
     return model

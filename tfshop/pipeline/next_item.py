@@ -62,7 +62,7 @@ def pretrain_next_item(run) -> None:
         run.config.pretrain,
         callbacks=[keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False)],
     )
-    save_next_item(model, out / "model")
+    save_next_item(model, out / "model", data.item_ids)
     (out / "history.json").write_text(json.dumps(history.history, indent=1) + "\n")
 
 
@@ -88,7 +88,7 @@ def train(run) -> None:
 
     logs = keras.callbacks.TensorBoard(str(run.train_dir / "logs"), write_graph=False)
     history = fit_next_item(model, data.split("train")[0], validate, seed=0, callbacks=[logs])
-    save_next_item(model, run.train_dir / "model")
+    save_next_item(model, run.train_dir / "model", data.item_ids)
     run.train_dir.mkdir(parents=True, exist_ok=True)
     (run.train_dir / "history.json").write_text(json.dumps(history.history, indent=1) + "\n")
 

@@ -2,7 +2,8 @@
 
 Run directory: ``shop/``, ``dataset/``, ``train/`` (model, logs, history), ``baselines/<output>/``
 (single-task models), ``eval/`` (report and plots), ``export.json`` (where the SavedModel went),
-``serve.log``, ``incremental/`` (day-by-day datasets, models and the report).
+``serve.log``, ``incremental/`` (day-by-day datasets, models and the report), ``pretrain/`` (a
+next-item run's pre-trained model, logs and losses).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from tfshop.training.optimizers import LazyAdam, TwoSpeedAdam
 from tfshop.training.projector import write_item_projector
 from tfshop.training.targets import Targets
 from tfshop.training.uncertainty import UncertaintyWeighted
-from tfshop.training.warm_start import warm_start
+from tfshop.training.warm_start import item_embedding_from, warm_start
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,8 @@ def train(
         model, trainer = _build(data_dir, schema, targets, model_config, config)
         if config.warm_start:
             warm_start(model, config.warm_start)
+        if model_config.item_embedding_from:
+            item_embedding_from(model, schema, model_config.item_embedding_from)
         trainer.compile(
             optimizer=_optimizer(model, model_config, config, _learning_rate(config, steps)),
             steps_per_execution=config.steps_per_call,

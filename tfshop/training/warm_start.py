@@ -58,3 +58,55 @@ def _check_same_vocabularies(model: keras.Model, previous: dict, earlier) -> Non
                 f"train.warm_start: {layer.name} has another vocabulary than in {earlier}; prepare the "
                 "new data with prepare.vocab_from set to the earlier dataset"
             )
+
+
+def item_embedding_from(model: keras.Model, schema, source: str | Path) -> int:
+    """Starts the item id embedding from a next-item model's item vectors; returns the rows set.
+
+    ``source``: a next-item run's ``pretrain`` or ``train`` directory (or its ``model/``). Items
+    are matched by id; items the next-item model never saw keep their fresh rows. A wider vector
+    is reduced to the embedding's width by its principal components; the vectors are scaled to
+    the fresh rows' spread, so training starts at the usual scale.
+    """
+    import numpy as np
+
+    from tfshop.models.sequential import load_next_item
+
+    path = Path(source)
+    path = path / "model" if (path / "model" / "config.json").is_file() else path
+    if not (path / "config.json").is_file() or not (path / "item_ids.txt").is_file():
+        raise ConfigError(
+            f"model.item_embedding_from: {source} is not a next-item run's pretrain or train directory"
+        )
+    vectors = load_next_item(path).item_vectors().numpy()
+    item_ids = (path / "item_ids.txt").read_text(encoding="utf-8").splitlines()
+    feature = schema.feature(schema.name_of("item_id"))
+    names = {layer.name for layer in model.layers}
+    stem = Path(feature.vocab).stem if feature.vocab else ""
+    if f"{stem}_lookup" not in names or f"{stem}_embedding" not in names:
+        raise ConfigError(
+            f"model.item_embedding_from: the model has no embedding of {feature.name} over a vocabulary"
+        )
+    lookup, embedding = model.get_layer(f"{stem}_lookup"), model.get_layer(f"{stem}_embedding")
+    table = embedding.embeddings.numpy()
+    vectors = _principal(vectors - vectors.mean(axis=0), table.shape[1])
+    vectors *= table.std() / max(float(vectors.std()), 1e-12)
+    row_of = {token: row for row, token in enumerate(lookup.get_vocabulary())}
+    matched = [(row_of[item], i) for i, item in enumerate(item_ids) if item in row_of]
+    if not matched:
+        raise ConfigError(f"model.item_embedding_from: no item of {source} is in this dataset's vocabulary")
+    rows, found = (np.array(column) for column in zip(*matched))
+    table[rows] = vectors[found]
+    embedding.embeddings.assign(table)
+    log.info("item embedding: %d of %d rows from %s", len(rows), len(row_of), path)
+    return len(rows)
+
+
+def _principal(vectors, width: int):
+    """``vectors`` projected on their first ``width`` principal axes (unchanged if not wider)."""
+    import numpy as np
+
+    if vectors.shape[1] <= width:
+        return np.pad(vectors, [(0, 0), (0, width - vectors.shape[1])])
+    _, _, axes = np.linalg.svd(vectors, full_matrices=False)
+    return vectors @ axes[:width].T
