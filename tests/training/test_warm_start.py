@@ -89,3 +89,35 @@ def ctr_auc(model, dataset) -> float:
     auc = keras.metrics.AUC()
     auc.update_state(np.concatenate(labels), np.concatenate(scores))
     return float(auc.result())
+
+
+def test_item_embedding_starts_from_a_next_item_model(small_shop, small_dataset, tmp_path):
+    from tfshop.data.sequences import load_sequences, prepare_sequences
+    from tfshop.models.sequential import NextItemModel, save_next_item
+    from tfshop.models.sequential_config import SequentialConfig
+    from tfshop.training.warm_start import item_embedding_from
+
+    prepare_sequences(small_shop, tmp_path / "sequences")
+    data = load_sequences(tmp_path / "sequences")
+    next_item = NextItemModel(data.num_items, SequentialConfig(dim=32, max_length=5), data.train_counts())
+    next_item({"items": np.ones((1, 2), np.int32)})  # built: untrained vectors serve as well here
+    save_next_item(next_item, tmp_path / "pretrain" / "model", data.item_ids)
+    schema = Schema.load(small_dataset)
+    model = build_model(small_dataset, ModelConfig(embedding_dim=8), schema)
+    before = model.get_layer("item_id_embedding").embeddings.numpy()
+    vocabulary = model.get_layer("item_id_lookup").get_vocabulary()
+    shared = set(vocabulary) & set(data.item_ids)
+    assert item_embedding_from(model, schema, tmp_path / "pretrain") == len(shared) > 100
+    after = model.get_layer("item_id_embedding").embeddings.numpy()
+    changed = {vocabulary[row] for row in np.flatnonzero((after != before).any(axis=1))}
+    assert changed == shared  # the others keep their fresh rows
+    rows = [vocabulary.index(item) for item in sorted(shared)]
+    assert after[rows].std() == pytest.approx(before.std(), rel=0.05)  # at the fresh rows' scale
+    # the 8 principal components of the 32-wide vectors keep their geometry: the nearest item stays near
+    wide = next_item.item_vectors().numpy()[[data.item_ids.index(item) for item in sorted(shared)]]
+    wide -= wide.mean(axis=0)
+    narrow = after[rows]
+    similarity = np.corrcoef((wide @ wide.T).ravel(), (narrow @ narrow.T).ravel())[0, 1]
+    assert similarity > 0.5
+    with pytest.raises(ConfigError, match="not a next-item run's pretrain or train directory"):
+        item_embedding_from(model, schema, tmp_path)

@@ -24,9 +24,9 @@ from tfshop.training.targets import Targets
 
 
 def collect(model: keras.Model, data_dir: Path, split: str, targets: Targets, schema: Schema) -> dict:
-    """Predictions, targets, weights, user ids and ground truth for a whole split."""
+    """Predictions, targets, weights, user and item ids and ground truth for a whole split."""
     batches: dict[str, list] = {}
-    user_id = schema.name_of("user_id")
+    user_id, item_id = schema.name_of("user_id"), schema.name_of("item_id")
     with naming_corrupt_shards(data_dir):
         for features, labels in make_dataset(
             data_dir, split, InputConfig(batch_size=4096, deterministic=True), schema
@@ -38,8 +38,9 @@ def collect(model: keras.Model, data_dir: Path, split: str, targets: Targets, sc
                 **{f"w/{k}": v for k, v in w.items()},
                 **{f"p/{k}": v for k, v in predictions.items()},
             }
-            if user_id in features:
-                rows["user_id"] = features[user_id]
+            for role, name in (("user_id", user_id), ("item_id", item_id)):
+                if name in features:
+                    rows[role] = features[name]
             for name in ("truth_p_click", "truth_p_cvr"):
                 if name in labels:
                     rows[name] = labels[name]
