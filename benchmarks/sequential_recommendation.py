@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 from common import parser, write_result
 
 from tfshop.data.sequences import SequenceData, load_sequences, prepare_sequences
@@ -69,9 +70,15 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=200, help="at most; early stopping on validation")
     p.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
     p.add_argument("--pretrain-epochs", type=int, default=0, help="S3-Rec pre-training epochs (0 = none)")
+    p.add_argument(
+        "--pretrained", type=Path, help="start from this saved pre-trained model (a pretrain/model)"
+    )
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--dropout", type=float, default=0.5)
     p.add_argument("--loss", choices=["sampled", "full"], default="full")
+    p.add_argument(
+        "--validation", choices=["sampled", "full"], default="sampled", help="protocol of validation NDCG@10"
+    )
     args = p.parse_args()
     started = time.time()
     data, path = sequence_data(args.data)
@@ -93,18 +100,25 @@ def main() -> None:
         epochs=2 if args.quick else args.epochs,
         patience=args.patience,
         eval_negatives=args.negatives,
+        validation_protocol=args.validation,
     )
     model = NextItemModel(data.num_items, config, data.train_counts())
     pretrain_config = PretrainConfig(epochs=1 if args.quick else args.pretrain_epochs)
     pretrain_seconds = pretrain_examples = 0.0
-    if args.pretrain_epochs:
+    if args.pretrained:
+        if (args.pretrained / "item_ids.txt").read_text().split() != data.item_ids:
+            raise SystemExit(f"{args.pretrained}: pre-trained on other item ids")
+        model({"items": np.zeros((1, 1), np.int32)})
+        model.load_weights(str(args.pretrained / "weights")).expect_partial()
+    elif args.pretrain_epochs:
         at = time.time()
         pretrain(model, train, data.attribute_matrix(), pretrain_config)
         pretrain_seconds = time.time() - at
         pretrain_examples = sum(1 for s in train if s) * pretrain_config.epochs
 
     def validate() -> float:
-        return evaluate_next_item(model, valid_histories, valid_targets, "sampled", args.negatives)["ndcg@10"]
+        metrics = evaluate_next_item(model, valid_histories, valid_targets, args.validation, args.negatives)
+        return metrics["ndcg@10"]
 
     trained_at = time.time()
     history = fit_next_item(model, train, validate)
@@ -114,12 +128,14 @@ def main() -> None:
     full = evaluate_next_item(model, histories, targets, "full")
     print(f"sampled ({args.negatives} negatives): {sampled}\nfull ranking: {full}")
     pretrained = f"pre-trained {pretrain_config.epochs} epochs, then " if args.pretrain_epochs else ""
+    pretrained = f"started from {args.pretrained}, then " if args.pretrained else pretrained
     write_result(
         args.out,
         f"{path.name}: leave-one-out ({len(targets)} test users), {args.negatives} uniform sampled "
         "negatives not in the user's items (seed 0), and full ranking over all items with the "
         f"user's earlier items excluded; {pretrained}best of {len(history.epoch)} epochs by validation "
-        "sampled NDCG@10" + (f" (quick: first {QUICK_USERS} users, 2 epochs)" if args.quick else ""),
+        f"{args.validation} NDCG@10"
+        + (f" (quick: first {QUICK_USERS} users, 2 epochs)" if args.quick else ""),
         started,
         **{key: round(value, 4) for key, value in sampled.items() if key != "count"},
         full={key: round(value, 4) for key, value in full.items() if key != "count"},

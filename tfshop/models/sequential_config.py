@@ -28,6 +28,7 @@ class SequentialConfig:
     patience: int = 3  # epochs without validation gain before stopping
     eval_negatives: int = 100  # sampled protocol: uniform negatives the user never acted on
     validation_users: int = 5000  # users whose validation NDCG@10 picks the best epoch (0 = all)
+    validation_protocol: Literal["sampled", "full"] = "sampled"  # how validation NDCG@10 ranks
 
     def validate(self) -> None:
         for name in (
@@ -43,8 +44,9 @@ class SequentialConfig:
                 raise ValueError(f"{name}: must be positive")
         if self.dim % self.num_heads:
             raise ValueError(f"dim: {self.dim} is not divisible by num_heads {self.num_heads}")
-        if self.loss not in ("full", "sampled"):
-            raise ValueError(f"loss: {self.loss!r} is not one of full, sampled")
+        for name in ("loss", "validation_protocol"):
+            if getattr(self, name) not in ("full", "sampled"):
+                raise ValueError(f"{name}: {getattr(self, name)!r} is not one of full, sampled")
         if self.temperature <= 0:
             raise ValueError("temperature: must be positive")
         if self.extra_negatives < 0:

@@ -83,7 +83,9 @@ def train(run) -> None:
     histories, targets = histories[:users], targets[:users]
 
     def validate() -> float:
-        metrics = evaluate_next_item(model, histories, targets, "sampled", config.eval_negatives)
+        metrics = evaluate_next_item(
+            model, histories, targets, config.validation_protocol, config.eval_negatives
+        )
         return metrics["ndcg@10"]
 
     logs = keras.callbacks.TensorBoard(str(run.train_dir / "logs"), write_graph=False)
