@@ -63,6 +63,7 @@ def test_ingest_stage_reads_the_configs_source_and_bad_configs_are_refused(tmp_p
         ({"stages": ["prepare", "baselines"], "next_item": {}}, "does not apply to a next-item run"),
         ({"ingest": {"format": "csv"}}, "format: 'csv' is not one of"),
         ({"next_item": {"dim": 30, "num_heads": 4}}, "not divisible"),
+        ({"next_item": {"validation_protocol": "popular"}}, "validation_protocol"),
     ]:
         with pytest.raises(ConfigError, match=message):
             PipelineConfig.load(write(tmp_path, bad))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfshop.errors import ConfigError, TfshopError
+from tfshop.errors import TfshopError
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,6 @@ def pretrain_next_item(run) -> None:
     from tfshop.models.pretrain import pretrain
     from tfshop.models.sequential import save_next_item
 
-    _require_next_item(run, "pretrain")
     data, model = _data_and_model(run)
     out = run.dir / "pretrain"
     print(f"pre-training on {data.num_items} items' sequences and {len(data.attribute_names)} attributes")
@@ -251,8 +250,3 @@ def _print_recommendations(requests: dict, answer: dict) -> None:
         recent = [h.decode() for h in history if h][-3:]
         shown = ", ".join(f"{i.decode()} ({s:.2f})" for i, s in zip(items, scores))
         print(f"  after … {', '.join(recent)}: {shown}")
-
-
-def _require_next_item(run, stage: str) -> None:
-    if run.config.next_item is None:
-        raise ConfigError(f"stage {stage}: needs a next_item: section (a next-item run)")
