@@ -71,7 +71,9 @@ def main() -> None:
     p.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
     p.add_argument("--pretrain-epochs", type=int, default=0, help="S3-Rec pre-training epochs (0 = none)")
     p.add_argument(
-        "--pretrained", type=Path, help="start from this saved pre-trained model (a pretrain/model)"
+        "--pretrained",
+        type=Path,
+        help="start from this saved pre-trained model (a pretrain/model); --pretrain-epochs more on top",
     )
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--dropout", type=float, default=0.5)
@@ -110,7 +112,7 @@ def main() -> None:
             raise SystemExit(f"{args.pretrained}: pre-trained on other item ids")
         model({"items": np.zeros((1, 1), np.int32)})
         model.load_weights(str(args.pretrained / "weights")).expect_partial()
-    elif args.pretrain_epochs:
+    if args.pretrain_epochs:
         at = time.time()
         pretrain(model, train, data.attribute_matrix(), pretrain_config)
         pretrain_seconds = time.time() - at
@@ -128,7 +130,8 @@ def main() -> None:
     full = evaluate_next_item(model, histories, targets, "full")
     print(f"sampled ({args.negatives} negatives): {sampled}\nfull ranking: {full}")
     pretrained = f"pre-trained {pretrain_config.epochs} epochs, then " if args.pretrain_epochs else ""
-    pretrained = f"started from {args.pretrained}, then " if args.pretrained else pretrained
+    if args.pretrained:
+        pretrained = f"started from {args.pretrained}, {pretrained or 'then '}"
     write_result(
         args.out,
         f"{path.name}: leave-one-out ({len(targets)} test users), {args.negatives} uniform sampled "
