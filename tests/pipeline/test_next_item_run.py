@@ -64,6 +64,7 @@ def test_ingest_stage_reads_the_configs_source_and_bad_configs_are_refused(tmp_p
         ({"ingest": {"format": "csv"}}, "format: 'csv' is not one of"),
         ({"next_item": {"dim": 30, "num_heads": 4}}, "not divisible"),
         ({"next_item": {"validation_protocol": "popular"}}, "validation_protocol"),
+        ({"stages": ["prepare"], "next_item": {"num_behaviors": 4}}, "sequences are items only"),
     ]:
         with pytest.raises(ConfigError, match=message):
             PipelineConfig.load(write(tmp_path, bad))

@@ -46,6 +46,10 @@ class PipelineConfig:
                 raise ValueError(f"stages: {unsupported[0]} does not apply to a next-item run (next_item:)")
             if self.tabular is not None:
                 raise ValueError("next_item: and tabular: exclude each other")
+            if self.next_item.num_behaviors or self.next_item.num_gap_buckets:
+                raise ValueError(
+                    "next_item.num_behaviors, num_gap_buckets: a pipeline's sequences are items only"
+                )
         elif "pretrain" in self.stages:
             raise ValueError("stages: pretrain pre-trains the next-item model; add a next_item: section")
 
