@@ -29,13 +29,12 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 from common import parser, write_result
 
 from tfshop.data.sequences import SequenceData, load_sequences, prepare_sequences
 from tfshop.data.sources import ingest_sequences
 from tfshop.models.pretrain import pretrain
-from tfshop.models.sequential import NextItemModel, evaluate_next_item, fit_next_item
+from tfshop.models.sequential import NextItemModel, evaluate_next_item, fit_next_item, restore_weights
 from tfshop.models.sequential_config import PretrainConfig, SequentialConfig
 
 QUICK_USERS = 3000
@@ -110,8 +109,7 @@ def main() -> None:
     if args.pretrained:
         if (args.pretrained / "item_ids.txt").read_text().split() != data.item_ids:
             raise SystemExit(f"{args.pretrained}: pre-trained on other item ids")
-        model({"items": np.zeros((1, 1), np.int32)})
-        model.load_weights(str(args.pretrained / "weights")).expect_partial()
+        restore_weights(model, args.pretrained)
     if args.pretrain_epochs:
         at = time.time()
         pretrain(model, train, data.attribute_matrix(), pretrain_config)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
+from tests.models.test_sequential import cyclic_sequences
 from tfshop.models.pretrain import masked_batches, pretrain
 from tfshop.models.sequential import NextItemModel, item_counts
 from tfshop.models.sequential_config import PretrainConfig, SequentialConfig
@@ -9,13 +10,8 @@ from tfshop.models.sequential_config import PretrainConfig, SequentialConfig
 ITEMS = 60
 
 
-def strided_sequences(users: int, seed: int = 0) -> list[list[int]]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(users):
-        start, step = rng.integers(0, ITEMS), rng.integers(1, 4)
-        out.append([int((start + step * k) % ITEMS) + 1 for k in range(rng.integers(5, 15))])
-    return out
+def strided_sequences(users: int) -> list[list[int]]:
+    return cyclic_sequences(users, ITEMS)
 
 
 def attribute_matrix() -> np.ndarray:

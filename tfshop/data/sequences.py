@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from tfshop.data.tables import BEHAVIORS, open_shop, read_items, replace_dir
+from tfshop.data.tables import BEHAVIORS, claim_output, open_shop, read_items, replace_dir
 from tfshop.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -83,8 +82,7 @@ def prepare_sequences(shop: str | Path, out: str | Path, overwrite: bool = False
     """Writes the next-item dataset of ``shop`` to ``out``; returns its report."""
     shop, out = Path(shop), Path(out)
     manifest = open_shop(shop)
-    if out.exists() and not overwrite:
-        raise DataError(f"{out} exists (use overwrite)")
+    tmp = claim_output(out, overwrite, "sequences.parquet", "next-item dataset")
     events, report = _actions(shop)
     users, sequences, item_ids, report["repeats_merged"] = _sequences(events)
     short = sum(len(s) < 2 for s in sequences)
@@ -103,7 +101,7 @@ def prepare_sequences(shop: str | Path, out: str | Path, overwrite: bool = False
         evaluated_users=sum(len(s) >= 3 for s in sequences),
         unused_attribute_items=manifest.get("unused_attribute_items", 0),
     )
-    _write(data, report, out)
+    _write(data, report, tmp, out)
     log.info("next-item dataset %s: %s", out, report)
     return report
 
@@ -163,8 +161,7 @@ def _attributes(items: pd.DataFrame | None, item_ids: list[str]) -> tuple[list[l
     return ids, names, sum(not item for item in ids)
 
 
-def _write(data: SequenceData, report: dict, out: Path) -> None:
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+def _write(data: SequenceData, report: dict, tmp: Path, out: Path) -> None:
     tmp.mkdir(parents=True)
     try:
         lists = pa.list_(pa.int32())

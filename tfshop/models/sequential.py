@@ -120,9 +120,15 @@ def load_next_item(directory: str | Path, item_counts: np.ndarray | None = None)
     saved = json.loads((directory / "config.json").read_text())
     counts = np.ones(saved["num_items"] + 1) if item_counts is None else item_counts
     model = NextItemModel(saved["num_items"], SequentialConfig(**saved["config"]), counts)
-    model({"items": tf.zeros((1, 1), tf.int32)})
-    model.load_weights(str(directory / "weights")).expect_partial()
+    restore_weights(model, directory)
     return model
+
+
+def restore_weights(model: NextItemModel, directory: str | Path) -> None:
+    """Builds ``model`` and loads the weights :func:`save_next_item` wrote to ``directory``
+    (e.g. a pre-trained model's, to fine-tune from)."""
+    model({"items": tf.zeros((1, 1), tf.int32)})
+    model.load_weights(str(Path(directory) / "weights")).expect_partial()
 
 
 def left_padded(sequences: list[list[int]], length: int) -> np.ndarray:

@@ -68,14 +68,13 @@ def pretrain_next_item(run) -> None:
 def train(run) -> None:
     import tf_keras as keras
 
-    from tfshop.models.sequential import evaluate_next_item, fit_next_item, save_next_item
+    from tfshop.models.sequential import evaluate_next_item, fit_next_item, restore_weights, save_next_item
 
     data, model = _data_and_model(run)
     config = run.config.next_item
     if "pretrain" in run.config.stages:
         start = run.dir / "pretrain" / "model"
-        model({"items": np.zeros((1, 1), np.int32)})
-        model.load_weights(str(start / "weights")).expect_partial()
+        restore_weights(model, start)
         print(f"fine-tuning from {start}")
     histories, targets = data.split("valid")
     users = config.validation_users or len(targets)
@@ -201,13 +200,18 @@ def _text(values: np.ndarray) -> np.ndarray:
     return np.vectorize(lambda v: v.decode() if isinstance(v, bytes) else str(v), otypes=[object])(values)
 
 
-def score(run, rows: int = 3) -> None:
-    from tfshop.export.verify import score_in_fresh_process
-
+def _export_and_expected(run, rows: int):
+    """The run's export, requests for ``rows`` test users, and each signature's expected answer."""
     data, model = load_trained(run)
     export_dir = Path(json.loads((run.dir / "export.json").read_text())["path"])
     requests = _requests(data, rows)
-    expected = _expected(run, data, model, requests)
+    return export_dir, requests, _expected(run, data, model, requests)
+
+
+def score(run, rows: int = 3) -> None:
+    from tfshop.export.verify import score_in_fresh_process
+
+    export_dir, requests, expected = _export_and_expected(run, rows)
     for signature, wanted in expected.items():
         answer = score_in_fresh_process(
             export_dir, _signature_inputs(requests, signature), signature=signature
@@ -221,10 +225,7 @@ def serve(run, rows: int = 3) -> None:
     from tfshop.serving.client import connect
     from tfshop.serving.process import server_process
 
-    data, model = load_trained(run)
-    export_dir = Path(json.loads((run.dir / "export.json").read_text())["path"])
-    requests = _requests(data, rows)
-    expected = _expected(run, data, model, requests)
+    export_dir, requests, expected = _export_and_expected(run, rows)
     name, version = export_dir.parent.name, int(export_dir.name)
     with server_process(export_dir.parent, name, run.dir / "serve.log") as (rest_url, grpc_url):
         print(f"\nserving {export_dir.parent} as {name!r}: REST {rest_url}, gRPC {grpc_url}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import tf_keras as keras
 
 from tfshop.errors import ConfigError
@@ -68,8 +69,6 @@ def item_embedding_from(model: keras.Model, schema, source: str | Path) -> int:
     is reduced to the embedding's width by its principal components; the vectors are scaled to
     the fresh rows' spread, so training starts at the usual scale.
     """
-    import numpy as np
-
     from tfshop.models.sequential import load_next_item
 
     path = Path(source)
@@ -104,8 +103,6 @@ def item_embedding_from(model: keras.Model, schema, source: str | Path) -> int:
 
 def _principal(vectors, width: int):
     """``vectors`` projected on their first ``width`` principal axes (unchanged if not wider)."""
-    import numpy as np
-
     if vectors.shape[1] <= width:
         return np.pad(vectors, [(0, 0), (0, width - vectors.shape[1])])
     _, _, axes = np.linalg.svd(vectors, full_matrices=False)
